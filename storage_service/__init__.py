@@ -1,0 +1,1 @@
+"""Storage service: serves in-memory dummy data and reports its own health."""
