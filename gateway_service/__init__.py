@@ -1,0 +1,1 @@
+"""Gateway service: round-robin over storage services, with retries and health tracking."""

@@ -1,0 +1,201 @@
+"""Gateway application: `uvicorn gateway_service.app:app`.
+
+`create_app(settings)` builds the ASGI app from explicit settings; the module attribute `app`
+builds it from the environment on first access, so importing this module never reads it.
+"""
+
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from starlette.routing import Route
+
+from gateway_service.backends import Backend, Balancer, HealthPolicy
+from gateway_service.clock import Clock
+from gateway_service.health import HealthChecker
+from gateway_service.logs import EventLog
+from gateway_service.metrics import GatewayCollector, ProxyStats, render
+from gateway_service.proxy import Message, Proxy, Receive, Scope, Send
+from gateway_service.request_id import HEADER as REQUEST_ID
+from gateway_service.request_id import accept_or_generate
+from gateway_service.settings import GatewaySettings, SettingsError, StorageURL, load_settings
+from gateway_service.status import status_document
+from gateway_service.upstream import ConnectionPool
+from gateway_service.upstream_protocol import Upstream
+
+UpstreamFactory = Callable[[StorageURL], Upstream]
+
+
+def _pool(storage: StorageURL) -> Upstream:
+    return ConnectionPool(storage.host, storage.port)
+
+
+class Gateway:
+    """The ASGI app: `/data` goes straight to the proxy; everything else to a FastAPI app."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        upstream_factory: UpstreamFactory = _pool,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        log: EventLog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.log = log if log is not None else EventLog(fmt=settings.log_format)
+        self.clock = clock
+        self.balancer = Balancer(
+            settings.storage_services,
+            HealthPolicy(
+                max_fails=settings.max_fails,
+                fail_timeout=settings.fail_timeout,
+                rise=settings.health_rise,
+                fall=settings.health_fall,
+            ),
+            on_change=self._log_state_change,
+        )
+        self.upstreams: dict[Backend, Upstream] = {
+            backend: upstream_factory(backend.storage) for backend in self.balancer.backends
+        }
+        self.stats = ProxyStats()
+        self.proxy = Proxy(
+            self.balancer,
+            self.upstreams,
+            self.stats,
+            self.log,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            retry_after=settings.retry_after,
+            access_log=settings.access_log,
+            clock=clock,
+        )
+        self.health = HealthChecker(
+            self.balancer,
+            self.upstreams,
+            interval=settings.health_interval,
+            timeout=settings.health_timeout,
+            clock=clock,
+            wall_clock=wall_clock,
+        )
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(GatewayCollector(self.balancer, self.stats, clock))
+        self.api = self._build_api()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope["path"] == "/data" and scope["method"] in ("GET", "HEAD"):
+                await self.proxy(scope, receive, send)
+            else:
+                await self._api_with_request_id(scope, receive, send)
+            return
+        await self.api(scope, receive, send)
+
+    async def _api_with_request_id(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a non-proxied request, echoing X-Request-ID and logging it like the proxy."""
+        started = time.perf_counter()
+        client_id = next((v for k, v in scope["headers"] if k == REQUEST_ID), None)
+        request_id = accept_or_generate(client_id)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID, request_id)]
+            await send(message)
+
+        try:
+            await self.api(scope, receive, send_with_id)
+        finally:
+            if self.settings.access_log:
+                self.log.event(
+                    "request",
+                    request_id=request_id.decode(),
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                )
+
+    def _build_api(self) -> FastAPI:
+        api = FastAPI(
+            title="service_assembly gateway",
+            version="0.1.0",
+            lifespan=self._lifespan,
+            description="Round-robin over storage services, with retries and health tracking.",
+        )
+
+        @api.get("/health")
+        async def health() -> dict[str, str]:
+            """The gateway's own liveness: 200 while it runs, whatever the storage services do."""
+            return {"status": "ok"}
+
+        @api.get("/status")
+        async def status() -> dict[str, Any]:
+            """Every storage service's state, plus how many are in rotation."""
+            return status_document(self.balancer, self.clock())
+
+        @api.get("/metrics")
+        async def metrics() -> Response:
+            """Prometheus metrics."""
+            return Response(render(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        # Served by the proxy; listed here so /data shows in the OpenAPI docs and other methods
+        # get FastAPI's 405.
+        api.router.routes.append(Route("/data", self.proxy, methods=["GET", "HEAD"]))
+        return api
+
+    @asynccontextmanager
+    async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        settings = self.settings
+        self.log.event(
+            "started",
+            storage_services=[storage.url for storage in settings.storage_services],
+            health_interval=settings.health_interval,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+        )
+        self.health.start()
+        try:
+            yield
+        finally:
+            await self.health.stop()
+            for upstream in self.upstreams.values():
+                upstream.close()
+            self.log.event("stopped")
+            self.log.flush()
+
+    def _log_state_change(self, backend: Backend, up: bool, reason: str) -> None:
+        self.log.event(
+            "backend_up" if up else "backend_down",
+            level="info" if up else "warning",
+            backend=backend.url,
+            reason=reason,
+        )
+
+
+def create_app(settings: GatewaySettings, **options: Any) -> Gateway:
+    """Build the gateway from explicit settings (tests pass their own)."""
+    return Gateway(settings, **options)
+
+
+def create_app_from_env() -> Gateway:
+    """Build the gateway from the environment, or exit with one clear line."""
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"gateway_service: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(settings)
+
+
+def __getattr__(name: str) -> Gateway:
+    if name == "app":
+        return create_app_from_env()
+    raise AttributeError(name)

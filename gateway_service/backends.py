@@ -1,0 +1,153 @@
+"""What the gateway knows about each storage service, and the round-robin choice among them.
+
+A service is in rotation when the active checker has not taken it out (`HEALTH_FALL` bad probes
+in a row; `HEALTH_RISE` good ones bring it back) and it is not serving a passive ban (`MAX_FAILS`
+failed requests within `FAIL_TIMEOUT` take it out for `FAIL_TIMEOUT`, as in nginx). Everything
+here is synchronous and takes the time as an argument, so tests drive it without sleeping.
+"""
+
+from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway_service.settings import StorageURL
+
+# Upper bounds (seconds) of the upstream latency histogram exported on /metrics.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(eq=False, slots=True)
+class Backend:
+    """One storage service: its address, health state and counters."""
+
+    storage: StorageURL
+    # Health state.
+    active_up: bool = True  # optimistic until a probe says otherwise, like nginx and HAProxy
+    banned_until: float = 0.0  # monotonic time; a passive ban lasts until then
+    probe_passes: int = 0
+    probe_fails: int = 0
+    window_start: float = 0.0
+    window_fails: int = 0
+    consecutive_failures: int = 0
+    last_checked: float | None = None  # wall-clock time of the last probe
+    last_check_latency: float | None = None
+    # Counters exported on /status and /metrics; plain ints keep the hot path cheap.
+    requests_served: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return self.storage.url
+
+    def available(self, now: float) -> bool:
+        return self.active_up and now >= self.banned_until
+
+    def observe(self, outcome: str, seconds: float) -> None:
+        """Count one attempt's outcome and latency."""
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    max_fails: int = 1
+    fail_timeout: float = 10.0
+    rise: int = 2
+    fall: int = 2
+
+
+StateListener = Callable[[Backend, bool, str], None]
+
+
+class Balancer:
+    """Round-robin over the backends in rotation, and the health bookkeeping behind it."""
+
+    def __init__(
+        self,
+        storages: tuple[StorageURL, ...],
+        policy: HealthPolicy,
+        on_change: StateListener | None = None,
+    ) -> None:
+        self.backends = [Backend(storage) for storage in storages]
+        self.policy = policy
+        self._next = 0
+        self._on_change = on_change
+
+    def plan(self, now: float) -> list[Backend]:
+        """The backends to try for one request, in order: the next one in rotation first,
+        then the others in rotation after it, each once. Empty when none is in rotation."""
+        backends = self.backends
+        count = len(backends)
+        start = self._next
+        order: list[Backend] = []
+        for step in range(count):
+            backend = backends[(start + step) % count]
+            if backend.available(now):
+                if not order:
+                    self._next = (start + step + 1) % count
+                order.append(backend)
+        return order
+
+    def in_rotation(self, now: float) -> int:
+        return sum(backend.available(now) for backend in self.backends)
+
+    # Passive health: outcomes of real requests.
+
+    def record_success(self, backend: Backend) -> None:
+        backend.requests_served += 1
+        backend.consecutive_failures = 0
+        backend.window_fails = 0
+
+    def record_failure(self, backend: Backend, now: float, reason: str) -> None:
+        backend.consecutive_failures += 1
+        policy = self.policy
+        if now - backend.window_start > policy.fail_timeout:
+            backend.window_start = now
+            backend.window_fails = 0
+        backend.window_fails += 1
+        if backend.window_fails >= policy.max_fails:
+            was_available = backend.available(now)
+            backend.banned_until = now + policy.fail_timeout
+            backend.window_fails = 0
+            if was_available:
+                self._notify(backend, False, f"passive: {reason}")
+
+    # Active health: results of /health probes.
+
+    def record_probe(
+        self, backend: Backend, ok: bool, latency: float, now: float, wall_time: float
+    ) -> None:
+        backend.last_checked = wall_time
+        backend.last_check_latency = latency
+        policy = self.policy
+        if ok:
+            backend.probe_fails = 0
+            backend.probe_passes += 1
+            backend.consecutive_failures = 0
+            if not backend.active_up and backend.probe_passes >= policy.rise:
+                backend.active_up = True
+                # The checker saw it die and come back: that outranks an older passive ban.
+                backend.banned_until = 0.0
+                self._notify(backend, True, f"active: {policy.rise} good probes")
+        else:
+            backend.probe_passes = 0
+            backend.probe_fails += 1
+            backend.consecutive_failures += 1
+            if backend.active_up and backend.probe_fails >= policy.fall:
+                was_available = backend.available(now)
+                backend.active_up = False
+                if was_available:
+                    self._notify(backend, False, f"active: {policy.fall} bad probes")
+
+    def settling(self, backend: Backend) -> bool:
+        """True while probes disagree with the current state (a rise or fall is under way)."""
+        if backend.active_up:
+            return backend.probe_fails > 0
+        return backend.probe_passes > 0
+
+    def _notify(self, backend: Backend, up: bool, reason: str) -> None:
+        if self._on_change is not None:
+            self._on_change(backend, up, reason)

@@ -1,0 +1,56 @@
+"""Structured log lines: one JSON object per event (or key=value text on a terminal).
+
+Writes are buffered and flushed by the event loop a few times a second, so logging every
+request costs a dict and a string, not a system call per request. Lines still pending are
+flushed on shutdown, and right away when no event loop runs.
+"""
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+FLUSH_DELAY_SECONDS = 0.05
+
+
+class EventLog:
+    def __init__(self, stream: TextIO | None = None, fmt: str = "auto") -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if fmt == "auto":
+            fmt = "text" if self.stream.isatty() else "json"
+        self.json = fmt == "json"
+        self._pending: list[str] = []
+        self._flush_scheduled = False
+
+    def event(self, event: str, level: str = "info", **fields: Any) -> None:
+        """Log one event with its fields."""
+        if self.json:
+            line = json.dumps(
+                {"ts": round(time.time(), 6), "level": level, "event": event, **fields},
+                separators=(",", ":"),
+                default=str,
+            )
+        else:
+            stamp = time.strftime("%H:%M:%S")
+            pairs = " ".join(f"{key}={value}" for key, value in fields.items())
+            line = f"{stamp} {level.upper():5} {event} {pairs}"
+        self._pending.append(line)
+        if not self._flush_scheduled:
+            self._schedule_flush()
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+
+    def _schedule_flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_later(FLUSH_DELAY_SECONDS, self.flush)

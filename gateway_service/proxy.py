@@ -1,0 +1,167 @@
+"""The hot path: `GET /data` (and `HEAD`), proxied round-robin with retries.
+
+A raw ASGI callable rather than a FastAPI route: routing, dependency injection and response
+classes cost more CPU than the whole proxying (README, "Performance"). Per request this does one
+pass over the headers, one round-robin plan, one upstream exchange, two ASGI sends and one log
+line; counters are plain ints read by /metrics at scrape time.
+"""
+
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from gateway_service.backends import Backend, Balancer
+from gateway_service.clock import Clock
+from gateway_service.logs import EventLog
+from gateway_service.metrics import ProxyStats
+from gateway_service.request_id import HEADER as REQUEST_ID
+from gateway_service.request_id import accept_or_generate
+from gateway_service.upstream import UpstreamError, build_request
+from gateway_service.upstream_protocol import Upstream
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Hop-by-hop headers (RFC 9110 7.6.1) and the ones the gateway sets itself.
+_NOT_FORWARDED = frozenset(
+    {
+        b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate",
+        b"proxy-authorization", b"te", b"trailer", b"transfer-encoding", b"upgrade",
+        b"host", b"content-length", b"expect", REQUEST_ID,
+    }
+)  # fmt: skip
+# uvicorn adds its own date and server headers; content-length is recomputed.
+_NOT_RETURNED = _NOT_FORWARDED | {b"date", b"server"}
+
+
+class Proxy:
+    def __init__(
+        self,
+        balancer: Balancer,
+        upstreams: dict[Backend, Upstream],
+        stats: ProxyStats,
+        log: EventLog,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        retry_after: int,
+        access_log: bool,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.balancer = balancer
+        self.targets = {
+            backend: (upstream, backend.storage.host_header.encode())
+            for backend, upstream in upstreams.items()
+        }
+        self.stats = stats
+        self.log = log
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.retry_after = str(retry_after).encode()
+        self.access_log = access_log
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        client_id = None
+        forwarded = []
+        for name, value in scope["headers"]:
+            if name in _NOT_FORWARDED:
+                if name == REQUEST_ID:
+                    client_id = value
+                continue
+            forwarded.append((name, value))
+        request_id = accept_or_generate(client_id)
+        forwarded.append((REQUEST_ID, request_id))
+        path = scope.get("raw_path") or scope["path"].encode()
+        if scope["query_string"]:
+            path += b"?" + scope["query_string"]
+
+        failures: list[str] = []
+        for backend in self.balancer.plan(self.clock()):
+            upstream, host = self.targets[backend]
+            if failures:
+                self.stats.retries += 1
+            attempt_started = time.perf_counter()
+            try:
+                response = await upstream.request(
+                    build_request(path, host, forwarded), self.connect_timeout, self.read_timeout
+                )
+            except UpstreamError as error:
+                outcome, reason = error.kind, error.detail
+            else:
+                if response.status < 500:
+                    backend.observe("success", time.perf_counter() - attempt_started)
+                    self.balancer.record_success(backend)
+                    headers = [
+                        (name, value)
+                        for name, value in response.headers
+                        if name.lower() not in _NOT_RETURNED
+                    ]
+                    headers.append((b"content-length", str(len(response.body)).encode()))
+                    headers.append((REQUEST_ID, request_id))
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": response.status,
+                            "headers": headers,
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": response.body})
+                    self._finish(scope, request_id, response.status, backend, failures, started)
+                    return
+                outcome, reason = "http_5xx", f"HTTP {response.status}"
+            backend.observe(outcome, time.perf_counter() - attempt_started)
+            self.balancer.record_failure(backend, self.clock(), reason)
+            failures.append(f"{backend.url}: {reason}")
+
+        await self._unavailable(send, request_id, failures)
+        self._finish(scope, request_id, 503, None, failures, started)
+
+    async def _unavailable(self, send: Send, request_id: bytes, failures: list[str]) -> None:
+        total = len(self.balancer.backends)
+        if failures:
+            detail = f"no storage service could answer: {'; '.join(failures)}"
+        else:
+            detail = f"no storage service available: all {total} are out of rotation"
+        body = json.dumps({"detail": detail}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", self.retry_after),
+                    (REQUEST_ID, request_id),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _finish(
+        self,
+        scope: Scope,
+        request_id: bytes,
+        status: int,
+        backend: Backend | None,
+        failures: list[str],
+        started: float,
+    ) -> None:
+        self.stats.count_response(status)
+        if not self.access_log:
+            return
+        fields: dict[str, Any] = {
+            "request_id": request_id.decode(),
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "backend": backend.url if backend is not None else None,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        if failures:
+            fields["failed"] = failures
+        self.log.event("request", **fields)

@@ -1,0 +1,98 @@
+"""Gateway settings, read from the environment and validated before anything starts."""
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message is one line naming it and its value."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageURL:
+    """One storage service, as parsed from `STORAGE_SERVICES`."""
+
+    url: str  # normalised: http://host:port
+    host: str
+    port: int
+    host_header: str  # what the Host header carries (as the user wrote it)
+
+
+def parse_storage_url(entry: str) -> StorageURL:
+    """Parse one `STORAGE_SERVICES` entry; raise ValueError saying what is wrong with it."""
+    parts = urlsplit(entry)
+    if parts.scheme != "http":
+        raise ValueError(f"{entry!r} must start with http:// (only plain HTTP is proxied)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{entry!r} must not carry credentials")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{entry!r} must be a base URL with no path, query or fragment")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ValueError(f"{entry!r} has an invalid port") from None
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"{entry!r} has no host")
+    return StorageURL(url=f"http://{host}:{port}", host=host, port=port, host_header=parts.netloc)
+
+
+class GatewaySettings(BaseSettings):
+    """Every setting of the gateway; README.md documents them in one table."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=False, frozen=True)
+
+    storage_services: Annotated[tuple[StorageURL, ...], NoDecode]
+    connect_timeout: Annotated[float, Field(gt=0, le=300)] = 1.0
+    read_timeout: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    max_fails: Annotated[int, Field(ge=1)] = 1
+    fail_timeout: Annotated[float, Field(gt=0, le=86400)] = 10.0
+    health_interval: Annotated[float, Field(ge=0, le=3600)] = 2.0
+    health_timeout: Annotated[float, Field(gt=0, le=300)] = 1.0
+    health_rise: Annotated[int, Field(ge=1, le=100)] = 2
+    health_fall: Annotated[int, Field(ge=1, le=100)] = 2
+    retry_after: Annotated[int, Field(ge=0, le=86400)] = 1
+    log_format: Literal["auto", "json", "text"] = "auto"
+    access_log: bool = True
+
+    @field_validator("storage_services", mode="before")
+    @classmethod
+    def _split_storage_services(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        entries = [entry.strip() for entry in value.split(",")]
+        if entries == [""]:
+            raise ValueError("must list at least one storage base URL")
+        parsed: list[StorageURL] = []
+        for position, entry in enumerate(entries, start=1):
+            if not entry:
+                raise ValueError(f"entry {position} is empty")
+            storage = parse_storage_url(entry)
+            if any(storage.url == seen.url for seen in parsed):
+                raise ValueError(f"{entry!r} is listed twice")
+            parsed.append(storage)
+        return tuple(parsed)
+
+
+def load_settings(**overrides: object) -> GatewaySettings:
+    """Read and validate the settings; raise SettingsError with one line per bad setting."""
+    try:
+        return GatewaySettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            problems.append(f"{name} is required but not set")
+        else:
+            problems.append(f"{name}={item.get('input')!r}: {message}")
+    return "invalid settings: " + "; ".join(problems)
