@@ -21,6 +21,7 @@ class Backend:
     """One storage service: its address, health state and counters."""
 
     storage: StorageURL
+    index: int  # position in STORAGE_SERVICES
     # Health state.
     active_up: bool = True  # optimistic until a probe says otherwise, like nginx and HAProxy
     banned_until: float = 0.0  # monotonic time; a passive ban lasts until then
@@ -71,7 +72,7 @@ class Balancer:
         policy: HealthPolicy,
         on_change: StateListener | None = None,
     ) -> None:
-        self.backends = [Backend(storage) for storage in storages]
+        self.backends = [Backend(storage, index) for index, storage in enumerate(storages)]
         self.policy = policy
         self._next = 0
         self._on_change = on_change
@@ -90,6 +91,12 @@ class Balancer:
                     self._next = (start + step + 1) % count
                 order.append(backend)
         return order
+
+    def took(self, backend: Backend) -> None:
+        """A retry used `backend`: if the rotation's next turn was its, pass that turn on, so
+        sequential requests keep a strict rotation around a failed service."""
+        if self._next == backend.index:
+            self._next = (backend.index + 1) % len(self.backends)
 
     def in_rotation(self, now: float) -> int:
         return sum(backend.available(now) for backend in self.backends)

@@ -85,6 +85,7 @@ class Proxy:
             upstream, host = self.targets[backend]
             if failures:
                 self.stats.retries += 1
+                self.balancer.took(backend)
             attempt_started = time.perf_counter()
             try:
                 response = await upstream.request(

@@ -1,0 +1,259 @@
+"""The gateway's behaviour as a client sees it, with storage services faked in-process."""
+
+import json
+
+import pytest
+
+from gateway_service.tests.conftest import Stack, StackFactory
+from gateway_service.tests.fakes import header
+from gateway_service.upstream import UpstreamError
+
+pytestmark = pytest.mark.anyio
+
+FAILURES = [
+    pytest.param(UpstreamError("connect_refused", "connection refused"), id="refused"),
+    pytest.param(
+        UpstreamError("connect_timeout", "no connection within 1 s"), id="connect-timeout"
+    ),
+    pytest.param(UpstreamError("read_timeout", "no response within 5 s"), id="read-timeout"),
+    pytest.param(UpstreamError("reset", "connection closed before a response"), id="reset"),
+    pytest.param(UpstreamError("protocol_error", "bad response"), id="protocol-error"),
+    pytest.param(500, id="http-500"),
+    pytest.param(502, id="http-502"),
+    pytest.param(503, id="http-503"),
+    pytest.param(504, id="http-504"),
+]
+
+
+class TestRoundRobin:
+    async def test_thirty_requests_give_exactly_ten_each_in_strict_rotation(
+        self, stack: Stack
+    ) -> None:
+        served = await stack.instances(30)
+        assert served == ["storage1", "storage2", "storage3"] * 10
+
+    async def test_an_unavailable_service_is_skipped_and_the_rest_share_evenly(
+        self, stack: Stack
+    ) -> None:
+        stack.gateway.balancer.backends[1].active_up = False
+        served = await stack.instances(10)
+        assert served == ["storage1", "storage3"] * 5
+        assert stack.storage("storage2").data_requests == []
+
+    async def test_body_and_end_to_end_headers_pass_through(self, stack: Stack) -> None:
+        response = await stack.client.get("/data")
+        assert response.json() == {"instance": "storage1", "items": []}
+        assert response.headers["x-storage"] == "kept"
+        assert response.headers["content-type"] == "application/json"
+
+    async def test_query_string_and_client_headers_are_forwarded(self, stack: Stack) -> None:
+        await stack.client.get("/data?page=2", headers={"accept": "application/json"})
+        sent = stack.storage("storage1").data_requests[0]
+        assert sent.startswith(b"GET /data?page=2 HTTP/1.1\r\n")
+        assert header(sent, b"host") == b"storage1:8000"
+        assert header(sent, b"accept") == b"application/json"
+
+    async def test_head_is_proxied(self, stack: Stack) -> None:
+        response = await stack.client.head("/data")
+        assert response.status_code == 200
+        assert stack.storage("storage1").data_requests
+
+    async def test_a_4xx_from_storage_is_passed_through_not_retried(self, stack: Stack) -> None:
+        stack.storage("storage1").behaviour = 404
+        response = await stack.client.get("/data")
+        assert response.status_code == 404
+        assert stack.storage("storage2").data_requests == []
+
+
+class TestRetries:
+    @pytest.mark.parametrize("failure", FAILURES)
+    async def test_a_failed_attempt_is_retried_on_the_next_service(
+        self, stack: Stack, failure: int | UpstreamError
+    ) -> None:
+        stack.storage("storage1").behaviour = failure
+        response = await stack.client.get("/data")
+        assert response.status_code == 200
+        assert response.json()["instance"] == "storage2"
+
+    @pytest.mark.parametrize("failure", FAILURES)
+    async def test_the_failed_service_is_taken_out_of_rotation(
+        self, stack: Stack, failure: int | UpstreamError
+    ) -> None:
+        stack.storage("storage1").behaviour = failure
+        await stack.client.get("/data")
+        assert await stack.instances(4) == ["storage3", "storage2", "storage3", "storage2"]
+        assert len(stack.storage("storage1").data_requests) == 1
+
+    async def test_each_service_is_tried_at_most_once_per_request(self, stack: Stack) -> None:
+        for storage in stack.storages:
+            storage.behaviour = 500
+        response = await stack.client.get("/data")
+        assert response.status_code == 503
+        assert [len(s.data_requests) for s in stack.storages] == [1, 1, 1]
+
+    async def test_a_client_never_sees_a_failure_while_one_service_answers(
+        self, stack: Stack
+    ) -> None:
+        stack.storage("storage1").behaviour = UpstreamError("connect_refused", "refused")
+        stack.storage("storage2").behaviour = 503
+        assert await stack.instances(6) == ["storage3"] * 6
+
+
+class TestAllDown:
+    async def test_503_with_json_detail_and_retry_after(self, make_stack: StackFactory) -> None:
+        stack = make_stack(retry_after=7)
+        for storage in stack.storages:
+            storage.behaviour = UpstreamError("connect_refused", "connection refused")
+        response = await stack.client.get("/data")
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["retry-after"] == "7"
+        detail = response.json()["detail"]
+        assert "http://storage1:8000: connection refused" in detail
+        assert "http://storage3:8000: connection refused" in detail
+
+    async def test_503_without_trying_when_every_service_is_out_of_rotation(
+        self, stack: Stack
+    ) -> None:
+        for backend in stack.gateway.balancer.backends:
+            backend.active_up = False
+        response = await stack.client.get("/data")
+        assert response.status_code == 503
+        assert "all 3 are out of rotation" in response.json()["detail"]
+        assert all(s.data_requests == [] for s in stack.storages)
+
+    async def test_service_resumes_when_the_passive_ban_expires(self, stack: Stack) -> None:
+        for storage in stack.storages:
+            storage.behaviour = 500
+        assert (await stack.client.get("/data")).status_code == 503
+        for storage in stack.storages:
+            storage.behaviour = 200
+        assert (await stack.client.get("/data")).status_code == 503
+        stack.clock.advance(10.0)
+        assert sorted(await stack.instances(3)) == ["storage1", "storage2", "storage3"]
+
+
+class TestRequestId:
+    async def test_a_valid_client_id_is_forwarded_and_echoed(self, stack: Stack) -> None:
+        response = await stack.client.get("/data", headers={"x-request-id": "abc-123.x:y_z"})
+        assert response.headers["x-request-id"] == "abc-123.x:y_z"
+        sent = stack.storage("storage1").data_requests[0]
+        assert header(sent, b"x-request-id") == b"abc-123.x:y_z"
+
+    @pytest.mark.parametrize("bad", ["", "has space", "x" * 129, "semi;colon", 'quote"'])
+    async def test_an_invalid_client_id_is_replaced(self, stack: Stack, bad: str) -> None:
+        response = await stack.client.get("/data", headers={"x-request-id": bad})
+        generated = response.headers["x-request-id"]
+        assert generated != bad
+        assert len(generated) == 32
+        assert header(stack.storage("storage1").data_requests[0], b"x-request-id") == (
+            generated.encode()
+        )
+
+    async def test_ids_are_generated_uniquely_when_absent(self, stack: Stack) -> None:
+        ids = {(await stack.client.get("/data")).headers["x-request-id"] for _ in range(5)}
+        assert len(ids) == 5
+
+    async def test_other_endpoints_echo_the_id_too(self, stack: Stack) -> None:
+        response = await stack.client.get("/status", headers={"x-request-id": "s-1"})
+        assert response.headers["x-request-id"] == "s-1"
+
+    async def test_the_503_carries_the_id(self, stack: Stack) -> None:
+        for backend in stack.gateway.balancer.backends:
+            backend.active_up = False
+        response = await stack.client.get("/data", headers={"x-request-id": "down-1"})
+        assert response.headers["x-request-id"] == "down-1"
+
+
+class TestAccessLog:
+    async def test_one_json_line_per_request_with_id_backend_outcome_latency(
+        self, stack: Stack
+    ) -> None:
+        stack.storage("storage1").behaviour = 500
+        await stack.client.get("/data", headers={"x-request-id": "log-1"})
+        stack.gateway.log.flush()
+        lines = [json.loads(line) for line in stack.logs.text.splitlines()]
+        requests = [line for line in lines if line["event"] == "request"]
+        assert len(requests) == 1
+        (line,) = requests
+        assert line["request_id"] == "log-1"
+        assert line["status"] == 200
+        assert line["backend"] == "http://storage2:8000"
+        assert line["failed"] == ["http://storage1:8000: HTTP 500"]
+        assert line["latency_ms"] >= 0
+
+    async def test_backend_state_changes_are_logged(self, stack: Stack) -> None:
+        stack.storage("storage1").behaviour = 500
+        await stack.client.get("/data")
+        stack.gateway.log.flush()
+        events = [json.loads(line) for line in stack.logs.text.splitlines()]
+        down = [e for e in events if e["event"] == "backend_down"]
+        assert down == [
+            {**down[0], "backend": "http://storage1:8000", "reason": "passive: HTTP 500"}
+        ]
+
+    async def test_access_log_can_be_turned_off(self, make_stack: StackFactory) -> None:
+        stack = make_stack(access_log=False)
+        await stack.client.get("/data")
+        stack.gateway.log.flush()
+        assert '"event":"request"' not in stack.logs.text
+
+
+class TestOwnEndpoints:
+    async def test_health_is_ok_even_when_every_storage_is_down(self, stack: Stack) -> None:
+        for backend in stack.gateway.balancer.backends:
+            backend.active_up = False
+        response = await stack.client.get("/health")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+    async def test_status_lists_every_service_with_its_state(self, stack: Stack) -> None:
+        await stack.instances(2)
+        stack.storage("storage3").behaviour = 500
+        await stack.client.get("/data")
+        health = stack.gateway.health
+        await health.probe(stack.gateway.balancer.backends[0])
+        response = await stack.client.get("/status")
+        assert response.status_code == 200
+        document = response.json()
+        assert document["available"] == 2
+        assert document["total"] == 3
+        first, second, third = document["services"]
+        assert first["url"] == "http://storage1:8000"
+        assert first["status"] == "available"
+        assert first["last_checked"] == "2026-11-24T06:00:00.000Z"
+        assert first["last_check_latency_ms"] == 0.0
+        assert first["requests_served"] == 2
+        assert second["last_checked"] is None
+        assert second["last_check_latency_ms"] is None
+        assert third["status"] == "unavailable"
+        assert third["consecutive_failures"] == 1
+
+    async def test_metrics_count_requests_by_backend_and_outcome(self, stack: Stack) -> None:
+        stack.storage("storage1").behaviour = 500
+        await stack.instances(3)
+        text = (await stack.client.get("/metrics")).text
+        assert (
+            'gateway_upstream_requests_total{backend="http://storage1:8000",outcome="http_5xx"} 1.0'
+            in text
+        )
+        assert (
+            'gateway_upstream_requests_total{backend="http://storage2:8000",outcome="success"} 2.0'
+            in text
+        )
+        assert 'gateway_responses_total{code="200"} 3.0' in text
+        assert "gateway_retries_total 1.0" in text
+        assert 'gateway_backend_up{backend="http://storage1:8000"} 0.0' in text
+        assert 'gateway_upstream_latency_seconds_count{backend="http://storage3:8000"} 1.0' in text
+
+    async def test_other_methods_on_data_get_405(self, stack: Stack) -> None:
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            response = await stack.client.request(method, "/data")
+            assert response.status_code == 405
+            assert response.json() == {"detail": "Method Not Allowed"}
+        assert all(s.data_requests == [] for s in stack.storages)
+
+    async def test_unknown_paths_get_404(self, stack: Stack) -> None:
+        response = await stack.client.get("/nope")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not Found"}

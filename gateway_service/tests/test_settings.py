@@ -1,0 +1,82 @@
+"""Settings are validated at start-up: one clear line and exit 2 on anything wrong."""
+
+import subprocess
+import sys
+
+import pytest
+
+from gateway_service.settings import SettingsError, load_settings
+
+
+class TestStorageServices:
+    def test_a_comma_separated_list_is_parsed_in_order(self) -> None:
+        settings = load_settings(storage_services="http://a:1, http://b:2,http://c")
+        assert [s.url for s in settings.storage_services] == [
+            "http://a:1",
+            "http://b:2",
+            "http://c:80",
+        ]
+        assert settings.storage_services[2].host_header == "c"
+
+    @pytest.mark.parametrize(
+        ("value", "message"),
+        [
+            ("", "must list at least one storage base URL"),
+            ("http://a:1,,http://b:2", "entry 2 is empty"),
+            ("http://a:1,", "entry 2 is empty"),
+            ("http://a:1,http://a:1", "'http://a:1' is listed twice"),
+            ("storage1:8000", "must start with http://"),
+            ("https://a", "must start with http://"),
+            ("http://a:99999", "has an invalid port"),
+            ("http://a/data", "no path, query or fragment"),
+            ("http://user:pw@a", "must not carry credentials"),
+            ("http://:80", "has no host"),
+        ],
+    )
+    def test_bad_values_are_refused_naming_setting_and_value(
+        self, value: str, message: str
+    ) -> None:
+        with pytest.raises(SettingsError) as error:
+            load_settings(storage_services=value)
+        text = str(error.value)
+        assert f"STORAGE_SERVICES={value!r}" in text
+        assert message in text
+        assert "\n" not in text
+
+    def test_missing_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("STORAGE_SERVICES", raising=False)
+        with pytest.raises(SettingsError, match="STORAGE_SERVICES is required but not set"):
+            load_settings()
+
+
+class TestOtherSettings:
+    def test_defaults(self) -> None:
+        settings = load_settings(storage_services="http://a")
+        assert (settings.connect_timeout, settings.read_timeout) == (1.0, 5.0)
+        assert (settings.max_fails, settings.fail_timeout) == (1, 10.0)
+        assert (settings.health_interval, settings.health_rise, settings.health_fall) == (2.0, 2, 2)
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [("read_timeout", "0"), ("connect_timeout", "abc"), ("max_fails", "0"),
+         ("health_rise", "-1"), ("log_format", "xml"), ("access_log", "maybe")],
+    )  # fmt: skip
+    def test_bad_values_are_refused(self, name: str, value: str) -> None:
+        with pytest.raises(SettingsError, match=f"{name.upper()}={value!r}"):
+            load_settings(storage_services="http://a", **{name: value})
+
+
+def test_uvicorn_start_with_bad_settings_exits_2_with_one_line_and_no_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "gateway_service.app:app", "--port", "0"],
+        env={"STORAGE_SERVICES": "http://a:1,,http://b", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "gateway_service: invalid settings: STORAGE_SERVICES='http://a:1,,http://b': "
+        "entry 2 is empty"
+    )

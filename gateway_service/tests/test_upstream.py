@@ -1,0 +1,194 @@
+"""The gateway's HTTP/1.1 client against real sockets on 127.0.0.1 (scripted servers and the
+real storage app), since its job is exactly what a mock transport would hide."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import uvicorn
+
+from gateway_service.tests.fakes import eventually
+from gateway_service.upstream import ConnectionPool, UpstreamError, build_request
+from storage_service.app import create_app as create_storage
+from storage_service.settings import StorageSettings
+
+pytestmark = pytest.mark.anyio
+
+OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
+GET = build_request(b"/data", b"test", [(b"x-request-id", b"r1")])
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class ScriptedServer:
+    """A TCP server on 127.0.0.1 that runs `handler` per connection and counts connections."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        finally:
+            writer.close()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        request = await reader.readuntil(b"\r\n\r\n")
+        self.requests.append(request)
+        return request
+
+
+async def start(handler_factory: Callable[[ScriptedServer], Handler]) -> ScriptedServer:
+    server = ScriptedServer(lambda r, w: asyncio.sleep(0))
+    server.handler = handler_factory(server)
+    server.server = await asyncio.start_server(server._serve, "127.0.0.1", 0)
+    server.port = server.server.sockets[0].getsockname()[1]
+    return server
+
+
+def keep_alive(responses: int = 100, body: bytes = OK) -> Callable[[ScriptedServer], Handler]:
+    def factory(server: ScriptedServer) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            for _ in range(responses):
+                try:
+                    await server.read_request(reader)
+                except asyncio.IncompleteReadError:
+                    return
+                writer.write(body)
+                await writer.drain()
+
+        return handler
+
+    return factory
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[list[ScriptedServer]]:
+    started: list[ScriptedServer] = []
+    yield started
+    for server in started:
+        assert server.server is not None
+        server.server.close()
+
+
+async def pool_for(
+    servers: list[ScriptedServer], factory: Callable[[ScriptedServer], Handler]
+) -> tuple[ConnectionPool, ScriptedServer]:
+    server = await start(factory)
+    servers.append(server)
+    return ConnectionPool("127.0.0.1", server.port), server
+
+
+class TestExchange:
+    async def test_sequential_requests_reuse_one_connection(
+        self, servers: list[ScriptedServer]
+    ) -> None:
+        pool, server = await pool_for(servers, keep_alive())
+        for _ in range(5):
+            response = await pool.request(GET, 1.0, 1.0)
+            assert (response.status, response.body) == (200, b"ok")
+        assert server.connections == 1
+        assert server.requests[0].startswith(b"GET /data HTTP/1.1\r\nhost: test\r\n")
+        pool.close()
+
+    async def test_a_chunked_body_is_reassembled(self, servers: list[ScriptedServer]) -> None:
+        chunked = (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        )
+        pool, _ = await pool_for(servers, keep_alive(body=chunked))
+        assert (await pool.request(GET, 1.0, 1.0)).body == b"hello world"
+        pool.close()
+
+    async def test_connection_close_responses_are_not_reused(
+        self, servers: list[ScriptedServer]
+    ) -> None:
+        closing = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
+        pool, server = await pool_for(servers, keep_alive(responses=1, body=closing))
+        for _ in range(3):
+            assert (await pool.request(GET, 1.0, 1.0)).status == 200
+        assert server.connections == 3
+        pool.close()
+
+    async def test_a_keep_alive_connection_closed_by_the_server_is_replaced_silently(
+        self, servers: list[ScriptedServer]
+    ) -> None:
+        pool, server = await pool_for(servers, keep_alive(responses=1))
+        assert (await pool.request(GET, 1.0, 1.0)).status == 200
+        await eventually(lambda: pool._idle[-1].closed)  # the client side has seen the close
+        assert (await pool.request(GET, 1.0, 1.0)).status == 200
+        assert server.connections == 2
+        pool.close()
+
+
+class TestFailures:
+    async def test_refused_connection(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with pytest.raises(UpstreamError) as error:
+            await ConnectionPool("127.0.0.1", port).request(GET, 1.0, 1.0)
+        assert error.value.kind == "connect_refused"
+
+    async def test_unresolvable_host(self) -> None:
+        with pytest.raises(UpstreamError) as error:
+            await ConnectionPool("no-such-host.invalid", 80).request(GET, 1.0, 1.0)
+        assert error.value.kind in {"connect_error", "connect_timeout"}
+
+    async def test_no_response_within_read_timeout(self, servers: list[ScriptedServer]) -> None:
+        def silent(server: ScriptedServer) -> Handler:
+            async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await server.read_request(reader)
+                await asyncio.sleep(5)
+
+            return handler
+
+        pool, _ = await pool_for(servers, silent)
+        with pytest.raises(UpstreamError) as error:
+            await pool.request(GET, 1.0, 0.2)
+        assert error.value.kind == "read_timeout"
+        assert pool._idle == []
+
+    async def test_closed_without_response(self, servers: list[ScriptedServer]) -> None:
+        def closer(server: ScriptedServer) -> Handler:
+            async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await server.read_request(reader)
+
+            return handler
+
+        pool, _ = await pool_for(servers, closer)
+        with pytest.raises(UpstreamError) as error:
+            await pool.request(GET, 1.0, 1.0)
+        assert error.value.kind == "reset"
+
+    async def test_garbage_response(self, servers: list[ScriptedServer]) -> None:
+        pool, _ = await pool_for(servers, keep_alive(body=b"NOT HTTP AT ALL\r\n\r\n"))
+        with pytest.raises(UpstreamError) as error:
+            await pool.request(GET, 1.0, 1.0)
+        assert error.value.kind == "protocol_error"
+
+
+async def test_against_the_real_storage_service() -> None:
+    settings = StorageSettings(instance_name="real-1")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(create_storage(settings), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(lambda: server.started)
+        pool = ConnectionPool("127.0.0.1", sock.getsockname()[1])
+        response = await pool.request(GET, 1.0, 1.0)
+        assert response.status == 200
+        assert b'"instance":"real-1"' in response.body
+        pool.close()
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
