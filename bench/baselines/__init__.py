@@ -1,0 +1,1 @@
+"""Reference gateways the benchmark measures ours against; not used by the deployments."""

@@ -1,0 +1,63 @@
+"""The gateway's life as uvicorn runs it: start-up, serving over real sockets, graceful shutdown."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from gateway_service.app import Gateway, create_app
+from gateway_service.logs import EventLog
+from gateway_service.settings import load_settings
+from gateway_service.tests.conftest import LogSink
+from gateway_service.tests.fakes import eventually
+from storage_service.app import create_app as create_storage
+from storage_service.settings import StorageSettings
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp, lifespan: str = "on") -> AsyncIterator[uvicorn.Server]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(lambda: server.started)
+        yield server
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def url(server: uvicorn.Server) -> str:
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+async def test_in_flight_requests_finish_on_shutdown_then_health_checks_stop() -> None:
+    storage_app = create_storage(
+        StorageSettings(instance_name="slow-1", enable_fault_injection=True)
+    )
+    async with serving(storage_app, lifespan="off") as storage:
+        async with httpx.AsyncClient(base_url=url(storage)) as admin:
+            await admin.put("/admin/fault", json={"mode": "slow", "delay_ms": 300})
+        gateway: Gateway = create_app(
+            load_settings(storage_services=url(storage), health_interval=0.1),
+            log=EventLog(LogSink(), fmt="json"),  # type: ignore[arg-type]
+        )
+        async with serving(gateway) as front, httpx.AsyncClient(base_url=url(front)) as client:
+            await eventually(lambda: gateway.balancer.backends[0].last_checked is not None)
+            pending = asyncio.create_task(client.get("/data"))
+            await eventually(lambda: bool(front.server_state.tasks))
+            front.should_exit = True
+            response = await pending
+        assert response.status_code == 200
+        assert response.json()["instance"] == "slow-1"
+        assert gateway.health._tasks == []
