@@ -4,6 +4,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import httpx
 import pytest
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp, lifespan: str = "on") -> AsyncIterator[uvicorn.Server]:
+async def serving(
+    app: ASGIApp, lifespan: Literal["on", "off"] = "on"
+) -> AsyncIterator[uvicorn.Server]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
