@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds the three project images (service-assembly/{storage,gateway,nginx}:dev)
+# from the repository root, choosing each base image once:
+#
+#   1. PYTHON_BASE_IMAGE / NGINX_BASE_IMAGE (or BASE_IMAGE for both) when given;
+#   2. else the choice remembered in .cache/base-images.env;
+#   3. else the official image (python:3.11-slim-bookworm, nginx:stable) when it is
+#      present or `docker pull` gets it, otherwise the project's local Debian base
+#      (scripts/build-base-image.sh builds it if needed). The choice is remembered;
+#      delete .cache/base-images.env to choose again.
+#
+# Needs the wheels in .cache/wheels (scripts/download-wheels.sh).
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo_root"
+
+readonly OFFICIAL_PYTHON=python:3.11-slim-bookworm
+readonly OFFICIAL_NGINX=nginx:stable
+readonly LOCAL_BASE=${BASE_IMAGE_LOCAL:-service-assembly/base:bookworm}
+readonly CHOICE_FILE=.cache/base-images.env
+
+log() { echo "build-images: $*" >&2; }
+
+python_base=${PYTHON_BASE_IMAGE:-${BASE_IMAGE:-}}
+nginx_base=${NGINX_BASE_IMAGE:-${BASE_IMAGE:-}}
+
+if [[ (-z $python_base || -z $nginx_base) && -f $CHOICE_FILE ]]; then
+  # shellcheck disable=SC1090 # a file this script writes itself, below
+  remembered_python=$(. "$CHOICE_FILE" && echo "${PYTHON_BASE_IMAGE:-}")
+  # shellcheck disable=SC1090
+  remembered_nginx=$(. "$CHOICE_FILE" && echo "${NGINX_BASE_IMAGE:-}")
+  python_base=${python_base:-$remembered_python}
+  nginx_base=${nginx_base:-$remembered_nginx}
+  log "using the remembered base images from ${CHOICE_FILE}"
+fi
+
+# Prints the official image when it is here or can be pulled, else the local base.
+choose() {
+  local official=$1
+  if docker image inspect "$official" >/dev/null 2>&1; then
+    echo "$official"
+  elif docker pull -q "$official" >/dev/null 2>&1; then
+    log "pulled $official"
+    echo "$official"
+  else
+    log "cannot pull $official; falling back to the local base $LOCAL_BASE"
+    echo "$LOCAL_BASE"
+  fi
+}
+[[ -n $python_base ]] || python_base=$(choose "$OFFICIAL_PYTHON")
+[[ -n $nginx_base ]] || nginx_base=$(choose "$OFFICIAL_NGINX")
+
+mkdir -p .cache
+printf 'PYTHON_BASE_IMAGE=%s\nNGINX_BASE_IMAGE=%s\n' "$python_base" "$nginx_base" >"$CHOICE_FILE"
+
+if [[ $python_base == "$LOCAL_BASE" || $nginx_base == "$LOCAL_BASE" ]]; then
+  "$repo_root/scripts/build-base-image.sh"
+fi
+
+build() {
+  local tag=$1 dockerfile=$2 base=$3
+  log "$tag  (from $base)"
+  docker build --quiet --build-arg "BASE_IMAGE=$base" \
+    --label com.service-assembly.project=service-assembly \
+    -f "$dockerfile" -t "$tag" . >/dev/null
+}
+build service-assembly/storage:dev storage_service/Dockerfile "$python_base"
+build service-assembly/gateway:dev gateway_service/Dockerfile "$python_base"
+build service-assembly/nginx:dev nginx/Dockerfile "$nginx_base"
+# Untagged build stages stay behind on purpose: they are the layer cache that keeps
+# rebuilds quick. `make clean` removes them (they carry the project label).
+log "done: service-assembly/{storage,gateway,nginx}:dev"
