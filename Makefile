@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+# Tests and tools run from the project's own virtualenv, which `make venv` (a prerequisite) creates.
+PYTHON ?= .venv/bin/python
 DEPLOY_TIMEOUT ?= 120
 
 GATEWAY_PROJECT := service-assembly
@@ -56,16 +57,16 @@ deploy-nginx: images test-unit ## Build, unit-test and start nginx + 3 storage s
 	scripts/wait-healthy.sh $(NGINX_PROJECT) $(DEPLOY_TIMEOUT)
 	@echo "nginx ready: http://127.0.0.1:$${NGINX_PORT:-8080} (GET /data, /status, /health)"
 
-test: images ## Run all tests: unit, and integration against the images (needs Docker)
+test: venv images ## Run all tests: unit, and integration against the images (needs Docker)
 	$(PYTHON) -m pytest
 
-test-unit: ## Run the unit tests of both services
+test-unit: venv ## Run the unit tests of both services
 	$(PYTHON) -m pytest gateway_service/tests storage_service/tests
 
-test-integration: images ## Run the contract suite against both gateways in containers
+test-integration: venv images ## Run the contract suite against both gateways in containers
 	$(PYTHON) -m pytest -m integration tests
 
-lint: ## ruff (lint + format check) and mypy --strict
+lint: venv ## ruff (lint + format check) and mypy --strict
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy .
