@@ -18,11 +18,13 @@ from starlette.routing import Route
 from gateway_service.backends import Backend, Balancer, HealthPolicy
 from gateway_service.clock import Clock
 from gateway_service.health import HealthChecker
+from gateway_service.limits import headers_too_large
 from gateway_service.logs import EventLog
 from gateway_service.metrics import GatewayCollector, ProxyStats, render
-from gateway_service.proxy import Message, Proxy, Receive, Scope, Send
+from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Send
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
+from gateway_service.responses import send_json
 from gateway_service.settings import GatewaySettings, SettingsError, StorageURL, load_settings
 from gateway_service.status import status_document
 from gateway_service.upstream import ConnectionPool
@@ -111,7 +113,10 @@ class Gateway:
             await send(message)
 
         try:
-            await self.api(scope, receive, send_with_id)
+            if headers_too_large(scope["headers"]):
+                await send_json(send_with_id, 431, TOO_LARGE, [])
+            else:
+                await self.api(scope, receive, send_with_id)
         finally:
             if self.settings.access_log:
                 self.log.event(

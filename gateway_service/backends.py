@@ -7,7 +7,7 @@ here is synchronous and takes the time as an argument, so tests drive it without
 """
 
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway_service.settings import StorageURL
@@ -77,26 +77,22 @@ class Balancer:
         self._next = 0
         self._on_change = on_change
 
-    def plan(self, now: float) -> list[Backend]:
-        """The backends to try for one request, in order: the next one in rotation first,
-        then the others in rotation after it, each once. Empty when none is in rotation."""
+    def pick(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
+        """The next backend in rotation that this request has not tried yet, or None.
+
+        Every attempt, first or retry, takes the next turn of the one shared rotation (as nginx
+        does), so when a service dies under load its in-flight requests are retried across all
+        the survivors rather than piling onto the one listed after it."""
         backends = self.backends
         count = len(backends)
         start = self._next
-        order: list[Backend] = []
         for step in range(count):
-            backend = backends[(start + step) % count]
-            if backend.available(now):
-                if not order:
-                    self._next = (start + step + 1) % count
-                order.append(backend)
-        return order
-
-    def took(self, backend: Backend) -> None:
-        """A retry used `backend`: if the rotation's next turn was its, pass that turn on, so
-        sequential requests keep a strict rotation around a failed service."""
-        if self._next == backend.index:
-            self._next = (backend.index + 1) % len(self.backends)
+            index = (start + step) % count
+            backend = backends[index]
+            if backend.available(now) and backend not in tried:
+                self._next = (index + 1) % count
+                return backend
+        return None
 
     def in_rotation(self, now: float) -> int:
         return sum(backend.available(now) for backend in self.backends)

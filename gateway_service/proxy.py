@@ -6,17 +6,18 @@ pass over the headers, one round-robin plan, one upstream exchange, two ASGI sen
 line; counters are plain ints read by /metrics at scrape time.
 """
 
-import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from gateway_service.backends import Backend, Balancer
 from gateway_service.clock import Clock
+from gateway_service.limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT
 from gateway_service.logs import EventLog
 from gateway_service.metrics import ProxyStats
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
+from gateway_service.responses import send_json
 from gateway_service.upstream import UpstreamError, build_request
 from gateway_service.upstream_protocol import Upstream
 
@@ -33,6 +34,7 @@ _NOT_FORWARDED = frozenset(
         b"host", b"content-length", b"expect", REQUEST_ID,
     }
 )  # fmt: skip
+TOO_LARGE = {"detail": "request header fields too large"}
 # uvicorn adds its own date and server headers; content-length is recomputed.
 _NOT_RETURNED = _NOT_FORWARDED | {b"date", b"server"}
 
@@ -68,24 +70,31 @@ class Proxy:
         started = time.perf_counter()
         client_id = None
         forwarded = []
-        for name, value in scope["headers"]:
+        size = 0
+        headers = scope["headers"]
+        for name, value in headers:
+            size += len(name) + len(value)
             if name in _NOT_FORWARDED:
                 if name == REQUEST_ID:
                     client_id = value
                 continue
             forwarded.append((name, value))
         request_id = accept_or_generate(client_id)
+        if size > MAX_HEADER_BYTES or len(headers) > MAX_HEADER_COUNT:
+            await send_json(send, 431, TOO_LARGE, [(REQUEST_ID, request_id)])
+            self._finish(scope, request_id, 431, None, [], started)
+            return
         forwarded.append((REQUEST_ID, request_id))
         path = scope.get("raw_path") or scope["path"].encode()
         if scope["query_string"]:
             path += b"?" + scope["query_string"]
 
         failures: list[str] = []
-        for backend in self.balancer.plan(self.clock()):
+        tried: list[Backend] = []
+        while (backend := self.balancer.pick(self.clock(), tried)) is not None:
             upstream, host = self.targets[backend]
-            if failures:
+            if tried:
                 self.stats.retries += 1
-                self.balancer.took(backend)
             attempt_started = time.perf_counter()
             try:
                 response = await upstream.request(
@@ -117,31 +126,20 @@ class Proxy:
                 outcome, reason = "http_5xx", f"HTTP {response.status}"
             backend.observe(outcome, time.perf_counter() - attempt_started)
             self.balancer.record_failure(backend, self.clock(), reason)
+            tried.append(backend)
             failures.append(f"{backend.url}: {reason}")
 
         await self._unavailable(send, request_id, failures)
         self._finish(scope, request_id, 503, None, failures, started)
 
     async def _unavailable(self, send: Send, request_id: bytes, failures: list[str]) -> None:
-        total = len(self.balancer.backends)
         if failures:
             detail = f"no storage service could answer: {'; '.join(failures)}"
         else:
+            total = len(self.balancer.backends)
             detail = f"no storage service available: all {total} are out of rotation"
-        body = json.dumps({"detail": detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", self.retry_after),
-                    (REQUEST_ID, request_id),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        headers = [(b"retry-after", self.retry_after), (REQUEST_ID, request_id)]
+        await send_json(send, 503, {"detail": detail}, headers)
 
     def _finish(
         self,

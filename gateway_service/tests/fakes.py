@@ -34,6 +34,7 @@ class FakeStorage:
         self.health_status = 200
         self.requests: list[bytes] = []
         self.closed = False
+        self.gate: asyncio.Event | None = None  # when set, /data requests wait for it
 
     async def request(
         self, request: bytes, connect_timeout: float, read_timeout: float
@@ -41,6 +42,8 @@ class FakeStorage:
         self.requests.append(request)
         if request.startswith(b"GET /health "):
             return UpstreamResponse(self.health_status, [], b'{"status": "?"}')
+        if self.gate is not None:
+            await self.gate.wait()
         if isinstance(self.behaviour, UpstreamError):
             raise self.behaviour
         body = json.dumps({"instance": self.name, "items": []}).encode()

@@ -1,11 +1,13 @@
 """The gateway's behaviour as a client sees it, with storage services faked in-process."""
 
+import asyncio
 import json
+from collections import Counter
 
 import pytest
 
 from gateway_service.tests.conftest import Stack, StackFactory
-from gateway_service.tests.fakes import header
+from gateway_service.tests.fakes import eventually, header
 from gateway_service.upstream import UpstreamError
 
 pytestmark = pytest.mark.anyio
@@ -90,6 +92,16 @@ class TestRetries:
         response = await stack.client.get("/data")
         assert response.status_code == 503
         assert [len(s.data_requests) for s in stack.storages] == [1, 1, 1]
+
+    async def test_retries_of_a_dying_service_spread_over_all_survivors(self, stack: Stack) -> None:
+        dying = stack.storage("storage2")
+        dying.gate = asyncio.Event()
+        dying.behaviour = UpstreamError("reset", "connection closed before a response")
+        burst = [asyncio.create_task(stack.client.get("/data")) for _ in range(30)]
+        await eventually(lambda: len(dying.data_requests) == 10)
+        dying.gate.set()
+        served = Counter([(await request).json()["instance"] for request in burst])
+        assert served == {"storage1": 15, "storage3": 15}
 
     async def test_a_client_never_sees_a_failure_while_one_service_answers(
         self, stack: Stack
@@ -257,3 +269,24 @@ class TestOwnEndpoints:
         response = await stack.client.get("/nope")
         assert response.status_code == 404
         assert response.json() == {"detail": "Not Found"}
+
+
+class TestHeaderLimits:
+    @pytest.mark.parametrize("path", ["/data", "/status"])
+    async def test_a_huge_header_gets_431_and_is_not_forwarded(
+        self, stack: Stack, path: str
+    ) -> None:
+        response = await stack.client.get(path, headers={"x-big": "a" * 65536})
+        assert response.status_code == 431
+        assert response.json() == {"detail": "request header fields too large"}
+        assert all(s.data_requests == [] for s in stack.storages)
+
+    async def test_too_many_headers_get_431(self, stack: Stack) -> None:
+        headers = [(f"x-h{i}", "v") for i in range(150)]
+        response = await stack.client.get("/data", headers=headers)
+        assert response.status_code == 431
+        assert all(s.data_requests == [] for s in stack.storages)
+
+    async def test_ordinary_requests_after_a_rejected_one_still_work(self, stack: Stack) -> None:
+        await stack.client.get("/data", headers={"x-big": "a" * 65536})
+        assert (await stack.client.get("/data")).status_code == 200

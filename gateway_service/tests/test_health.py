@@ -2,12 +2,17 @@
 
 import pytest
 
-from gateway_service.backends import Balancer, HealthPolicy
+from gateway_service.backends import Backend, Balancer, HealthPolicy
 from gateway_service.settings import parse_storage_url
 from gateway_service.tests.conftest import Stack, StackFactory
 from gateway_service.upstream import UpstreamError
 
 pytestmark = pytest.mark.anyio
+
+
+def host(backend: Backend | None) -> str:
+    assert backend is not None
+    return backend.storage.host
 
 
 def balancer(**policy: float) -> Balancer:
@@ -48,12 +53,24 @@ class TestPassive:
         lb.record_failure(backend, now=101.0, reason="x")
         assert backend.available(101.0)
 
-    def test_plan_skips_banned_services_and_returns_to_them_after(self) -> None:
+    def test_pick_skips_banned_services_and_returns_to_them_after(self) -> None:
         lb = balancer()
         lb.record_failure(lb.backends[1], now=100.0, reason="x")
-        names = [next(b.storage.host for b in lb.plan(105.0)) for _ in range(4)]
-        assert names == ["storage1", "storage3", "storage1", "storage3"]
-        assert [b.storage.host for b in lb.plan(110.0)] == ["storage1", "storage2", "storage3"]
+        assert [host(lb.pick(105.0)) for _ in range(4)] == [
+            "storage1",
+            "storage3",
+            "storage1",
+            "storage3",
+        ]
+        assert [host(lb.pick(110.0)) for _ in range(3)] == ["storage1", "storage2", "storage3"]
+
+    def test_pick_skips_what_the_request_already_tried(self) -> None:
+        lb = balancer()
+        first = lb.pick(1.0)
+        assert first is not None
+        second = lb.pick(1.0, tried=[first, lb.backends[1]])
+        assert host(second) == "storage3"
+        assert lb.pick(1.0, tried=lb.backends) is None
 
 
 class TestActive:
