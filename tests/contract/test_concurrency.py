@@ -1,0 +1,71 @@
+"""Scenario 9: 200 concurrent requests while a storage service is killed under them."""
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.harness.gateways import STORAGE_NAMES
+from tests.harness.stack import Stack
+from tests.harness.waiting import wait_until
+from tests.harness.wire import Wire
+
+pytestmark = [pytest.mark.integration, pytest.mark.scenario(9, "200 concurrent, one killed")]
+
+REQUESTS = 200
+DELAY_MS = 1000
+"""Every storage service answers after 1 s, so all 200 requests are in flight at once and the
+kill lands on requests that storage2 has accepted but not answered."""
+FAIRNESS_BOUND = 10
+"""Requests a survivor may serve above an even split of all 200 between the two survivors."""
+
+
+async def _burst(base_url: str, count: int) -> list[httpx.Response | BaseException]:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
+        return await asyncio.gather(
+            *(client.get("/data") for _ in range(count)), return_exceptions=True
+        )
+
+
+def test_no_client_error_and_fair_shares_when_a_service_dies_mid_burst(
+    stack: Stack, wire: Callable[[], Wire]
+) -> None:
+    """All 200 answers are 200 although storage2 dies holding a third of them (the gateway
+    retries those elsewhere), and neither survivor serves more than half plus a small bound."""
+    for name in STORAGE_NAMES:
+        stack.set_fault(name, "slow", delay_ms=DELAY_MS)
+
+    with wire() as seen:
+
+        async def scenario() -> list[httpx.Response | BaseException]:
+            burst = asyncio.create_task(_burst(stack.base_url, REQUESTS))
+            # Kill once storage2 holds a fair part of the burst (seen on the network).
+            await asyncio.to_thread(
+                wait_until,
+                lambda: len(seen.data_requests("storage2")) >= REQUESTS // 6,
+                timeout=DELAY_MS / 1000 * 0.8,
+                interval=0.01,
+                what="storage2 to receive its share of the burst",
+            )
+            await asyncio.to_thread(stack.kill, "storage2")
+            return await burst
+
+        results = asyncio.run(scenario())
+
+    held = len(seen.data_requests("storage2"))
+    failures = [
+        r if isinstance(r, BaseException) else f"{r.status_code} {r.text[:80]}"
+        for r in results
+        if isinstance(r, BaseException) or r.status_code != 200
+    ]
+    assert not failures, f"{len(failures)} client errors, e.g. {failures[:3]!r}"
+    counts = Counter(str(r.json()["instance"]) for r in results if isinstance(r, httpx.Response))
+    assert counts["storage2"] == 0, f"storage2 answered after being killed? {counts}"
+    fair = math.ceil(REQUESTS / 2)
+    assert max(counts.values()) <= fair + FAIRNESS_BOUND, (
+        f"{counts} (storage2 held {held} when killed)"
+    )

@@ -1,0 +1,144 @@
+"""The gateways under test, described by what the suite needs to know about each.
+
+Tests branch on capabilities (`active_health`, `counts_requests`), never on names, so a third
+gateway is one more `GatewaySpec` in `GATEWAYS` (see docs/contract-suite.md).
+
+Timings are shorter than the production defaults so that failures are detected, and waited
+out, in seconds; every bound a test asserts is derived from these numbers.
+"""
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Timing:
+    connect_timeout: float
+    """Seconds the gateway waits to open a connection to a storage service."""
+    read_timeout: float
+    """Seconds the gateway waits for a storage service's response."""
+    fail_timeout: float
+    """Seconds a passively failed service stays out of rotation."""
+    health_interval: float | None
+    """Seconds between active /health probes; None: the gateway has no active checks."""
+    health_rise: int = 2
+    health_fall: int = 2
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    name: str
+    """The pytest id: tests show up as test_x[<name>]."""
+    image: str
+    port: int
+    """The port the gateway listens on inside its container."""
+    timing: Timing
+    env: Callable[[list[str]], Mapping[str, str]]
+    """Container environment, given the storage base URLs in order."""
+    counts_requests: bool
+    """Whether /status reports `requests_served` (nginx cannot)."""
+    deviations: Mapping[str, str] = field(default_factory=dict)
+    """Known, accepted departures from the contract: check name -> why. A test that meets one
+    runs as a strict xfail with that reason, so the deviation stays visible and is re-checked."""
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def active_health(self) -> bool:
+        return self.timing.health_interval is not None
+
+    def environment(self, storage_urls: list[str]) -> dict[str, str]:
+        return {**self.env(storage_urls), **self.extra_env}
+
+
+OUR_TIMING = Timing(
+    connect_timeout=0.5,
+    read_timeout=2.0,
+    fail_timeout=3.0,
+    health_interval=0.5,
+    health_rise=2,
+    health_fall=2,
+)
+
+
+def _our_env(urls: list[str]) -> dict[str, str]:
+    t = OUR_TIMING
+    assert t.health_interval is not None
+    return {
+        "STORAGE_SERVICES": ",".join(urls),
+        "CONNECT_TIMEOUT": str(t.connect_timeout),
+        "READ_TIMEOUT": str(t.read_timeout),
+        "MAX_FAILS": "1",
+        "FAIL_TIMEOUT": str(t.fail_timeout),
+        "HEALTH_INTERVAL": str(t.health_interval),
+        "HEALTH_TIMEOUT": "0.5",
+        "HEALTH_RISE": str(t.health_rise),
+        "HEALTH_FALL": str(t.health_fall),
+        "RETRY_AFTER": "1",
+        "LOG_FORMAT": "json",
+    }
+
+
+NGINX_TIMING = Timing(
+    connect_timeout=0.5,
+    read_timeout=2.0,
+    fail_timeout=3.0,
+    health_interval=None,
+)
+
+
+def _nginx_env(urls: list[str]) -> dict[str, str]:
+    # nginx/env.sh reads the gateway's own setting names (in seconds) and renders them into
+    # `server ... max_fails= fail_timeout=` and the proxy_*_timeout directives.
+    t = NGINX_TIMING
+    return {
+        "STORAGE_SERVICES": ",".join(urls),
+        "CONNECT_TIMEOUT": str(t.connect_timeout),
+        "READ_TIMEOUT": str(t.read_timeout),
+        "MAX_FAILS": "1",
+        "FAIL_TIMEOUT": str(t.fail_timeout),
+        "HEALTH_TIMEOUT": "0.5",
+        "RETRY_AFTER": "1",
+    }
+
+
+GATEWAYS: tuple[GatewaySpec, ...] = (
+    GatewaySpec(
+        name="gateway",
+        image=os.environ.get("CONTRACT_GATEWAY_IMAGE", "service-assembly/gateway:dev"),
+        port=8000,
+        timing=OUR_TIMING,
+        env=_our_env,
+        counts_requests=True,
+    ),
+    GatewaySpec(
+        name="nginx",
+        image=os.environ.get("CONTRACT_NGINX_IMAGE", "service-assembly/nginx:dev"),
+        port=8080,
+        timing=NGINX_TIMING,
+        env=_nginx_env,
+        counts_requests=False,
+        deviations={
+            "header-line-without-colon": (
+                "nginx's parser accepts a header line without a colon as an empty-valued field "
+                "and forwards it (`NoColonHere: `) instead of answering 400"
+            ),
+        },
+    ),
+)
+
+STORAGE_IMAGE = os.environ.get("CONTRACT_STORAGE_IMAGE", "service-assembly/storage:dev")
+STORAGE_PORT = 8000
+STORAGE_NAMES = ("storage1", "storage2", "storage3")
+
+
+def selected(names: str | None) -> tuple[GatewaySpec, ...]:
+    """The gateways named in a comma-separated list (all of them when None or empty)."""
+    if not names:
+        return GATEWAYS
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = {g.name: g for g in GATEWAYS}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise ValueError(f"unknown gateway(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return tuple(known[n] for n in wanted)

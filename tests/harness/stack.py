@@ -1,0 +1,340 @@
+"""One stack under test: a private network, storage1..3 and one gateway, all in containers.
+
+Storage services get fixed addresses on the private network so that a killed and restarted
+service comes back at the same address: nginx resolves upstream names once, at start-up, and
+would otherwise never see a restarted service again (a deployment concern, not a balancing one).
+"""
+
+import contextlib
+import ipaddress
+import random
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+from docker.errors import APIError
+from docker.models.containers import Container
+from docker.models.networks import Network as DockerNetwork
+from docker.types import EndpointConfig, IPAMConfig, IPAMPool
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+
+from tests.harness import docker_env
+from tests.harness.gateways import STORAGE_IMAGE, STORAGE_NAMES, STORAGE_PORT, GatewaySpec
+from tests.harness.readiness import LoopbackHealth, published_port, wait_healthy
+from tests.harness.waiting import wait_until
+from tests.harness.wire import Wire
+
+# docker-py binds (host_ip, None) to a random port on that address; testcontainers' type for
+# `ports` is narrower than what it passes through.
+LOOPBACK_RANDOM_PORT = ("127.0.0.1", None)
+
+STARTUP_TIMEOUT = 60.0
+"""Seconds a container may take to answer /health after starting (generous: 2-core CI box)."""
+
+
+@dataclass
+class Storage:
+    name: str
+    ip: str
+    container: DockerContainer
+
+    @property
+    def docker(self) -> Container:
+        wrapped: Container = self.container.get_wrapped_container()
+        return wrapped
+
+    @property
+    def url(self) -> str:
+        """The base URL the gateway uses (service name on the private network)."""
+        return f"http://{self.name}:{STORAGE_PORT}"
+
+
+def _api_version(engine: docker.DockerClient) -> str:
+    version: str = engine.api.api_version
+    return version
+
+
+class Stack:
+    """Start, control, observe and reset one gateway over three storage services."""
+
+    def __init__(self, spec: GatewaySpec) -> None:
+        self.spec = spec
+        self.engine = docker_env.client()
+        self.network: Network | None = None
+        self.subnet: ipaddress.IPv4Network | None = None
+        self.storages: dict[str, Storage] = {}
+        self.gateway: DockerContainer | None = None
+        self.base_url = ""
+        self.http = httpx.Client(timeout=10.0)
+        self.dirty = False
+        """Set by every control action; `reset` then restarts the gateway for a clean slate."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.network = self._create_network()
+        for index, name in enumerate(STORAGE_NAMES, start=1):
+            self.storages[name] = self._start_storage(name, self._address(10 + index))
+        self.gateway = self._start_gateway()
+
+    def close(self) -> None:
+        self.http.close()
+        for container in [self.gateway, *(s.container for s in self.storages.values())]:
+            if container is not None:
+                with contextlib.suppress(Exception):
+                    container.stop()
+        if self.network is not None:
+            with contextlib.suppress(Exception):
+                self.network.remove()
+        self.engine.close()
+
+    def _address(self, host: int) -> str:
+        assert self.subnet is not None
+        return str(self.subnet.network_address + host)
+
+    def _create_network(self) -> Network:
+        # A /24 outside Docker's default address pools; dynamic addresses (the gateway) come
+        # from the upper half, so they never take a stopped storage service's fixed address.
+        last_error: APIError | None = None
+        for _ in range(20):
+            subnet = ipaddress.IPv4Network(f"10.213.{random.randrange(1, 255)}.0/24")
+            ipam = IPAMConfig(
+                pool_configs=[
+                    IPAMPool(
+                        subnet=str(subnet),
+                        iprange=f"{subnet.network_address + 128}/25",
+                        gateway=str(subnet.network_address + 1),
+                    )
+                ]
+            )
+            network = Network(docker_network_kw={"labels": docker_env.run_labels(), "ipam": ipam})
+            try:
+                network.create()
+            except APIError as error:
+                last_error = error
+                continue
+            self.subnet = subnet
+            return network
+        raise RuntimeError(f"could not create a private test network: {last_error}")
+
+    def _endpoint(self, alias: str, ip: str | None) -> dict[str, Any]:
+        assert self.network is not None
+        return {
+            self.network.name: EndpointConfig(
+                _api_version(self.engine), aliases=[alias], ipv4_address=ip
+            )
+        }
+
+    def _start_storage(self, name: str, ip: str) -> Storage:
+        assert self.network is not None
+        container = (
+            DockerContainer(STORAGE_IMAGE)
+            .with_env("INSTANCE_NAME", name)
+            .with_env("ENABLE_FAULT_INJECTION", "true")
+            .with_network(self.network)
+            .with_kwargs(
+                labels=docker_env.run_labels(),
+                networking_config=self._endpoint(name, ip),
+                hostname=name,
+            )
+            .waiting_for(LoopbackHealth(STORAGE_PORT, STARTUP_TIMEOUT))
+        )
+        # Published only on loopback, on a random port: the fault-injection endpoint.
+        container.ports[f"{STORAGE_PORT}/tcp"] = LOOPBACK_RANDOM_PORT  # type: ignore[assignment]
+        container.start()
+        return Storage(name=name, ip=ip, container=container)
+
+    def _start_gateway(self) -> DockerContainer:
+        assert self.network is not None
+        spec = self.spec
+        container = (
+            DockerContainer(spec.image)
+            .with_envs(**spec.environment([s.url for s in self.storages.values()]))
+            .with_network(self.network)
+            .with_kwargs(
+                labels=docker_env.run_labels(),
+                networking_config=self._endpoint("gateway", None),
+            )
+            .waiting_for(LoopbackHealth(spec.port, STARTUP_TIMEOUT))
+        )
+        container.ports[f"{spec.port}/tcp"] = LOOPBACK_RANDOM_PORT  # type: ignore[assignment]
+        container.start()
+        self._point_at(container)
+        return container
+
+    def _point_at(self, gateway: DockerContainer) -> None:
+        port = published_port(gateway.get_wrapped_container(), self.spec.port)
+        assert port is not None, "the gateway's port is not published"
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    # -- talking to the gateway ------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(self.url(path), **kwargs)
+
+    def status(self) -> dict[str, Any]:
+        response = self.get("/status")
+        assert response.status_code == 200, f"/status answered {response.status_code}"
+        body: dict[str, Any] = response.json()
+        return body
+
+    def service_status(self, name: str) -> dict[str, Any]:
+        url = self.storages[name].url
+        for service in self.status()["services"]:
+            if service["url"] == url:
+                entry: dict[str, Any] = service
+                return entry
+        raise AssertionError(f"{url} is not listed in /status")
+
+    def wait_service_status(self, name: str, status: str, timeout: float) -> float:
+        """Wait until /status reports `status` for one service; return the seconds it took."""
+        started = time.monotonic()
+        wait_until(
+            lambda: self.service_status(name)["status"] == status,
+            timeout=timeout,
+            what=f"/status to report {name} {status}",
+        )
+        return time.monotonic() - started
+
+    def instances(self, count: int) -> list[str]:
+        """Send `count` sequential GET /data; return who served each (all must be 200)."""
+        served = []
+        for _ in range(count):
+            response = self.get("/data")
+            assert response.status_code == 200, (
+                f"GET /data answered {response.status_code}: {response.text[:200]}"
+            )
+            served.append(str(response.json()["instance"]))
+        return served
+
+    def tally(self, count: int) -> Counter[str]:
+        return Counter(self.instances(count))
+
+    def wire(self) -> Wire:
+        """Watch the requests the gateway sends to each storage service (needs root).
+
+        Frames between two containers never reach the bridge device itself, so the capture
+        listens on the host side of the gateway container's veth pair.
+        """
+        assert self.gateway is not None
+        container = self.gateway.get_wrapped_container()
+        container.reload()
+        pid = container.attrs["State"]["Pid"]
+        iflink = Path(f"/proc/{pid}/root/sys/class/net/eth0/iflink").read_text().strip()
+        targets = {s.ip: name for name, s in self.storages.items()}
+        return Wire(socket.if_indextoname(int(iflink)), targets, STORAGE_PORT)
+
+    # -- controlling storage services ------------------------------------------------------
+
+    def kill(self, name: str) -> None:
+        self.dirty = True
+        self.storages[name].docker.kill()
+
+    def stop(self, name: str) -> None:
+        self.dirty = True
+        self.storages[name].docker.stop(timeout=1)
+
+    def start_storage(self, name: str) -> None:
+        """Start a stopped/killed service and wait until it answers /health itself."""
+        self.dirty = True
+        self.storages[name].docker.start()
+        self._wait_storage_healthy(name)
+
+    def pause(self, name: str) -> None:
+        self.dirty = True
+        self.storages[name].docker.pause()
+
+    def unpause(self, name: str) -> None:
+        self.dirty = True
+        self.storages[name].docker.unpause()
+
+    def disconnect(self, name: str) -> None:
+        self.dirty = True
+        self._docker_network().disconnect(self.storages[name].docker, force=True)
+
+    def connect(self, name: str) -> None:
+        self.dirty = True
+        storage = self.storages[name]
+        self._docker_network().connect(storage.docker, aliases=[name], ipv4_address=storage.ip)
+
+    def set_fault(self, name: str, mode: str, delay_ms: int | None = None) -> None:
+        self.dirty = mode != "normal" or self.dirty
+        body: dict[str, Any] = {"mode": mode}
+        if delay_ms is not None:
+            body["delay_ms"] = delay_ms
+        response = self.http.put(self._storage_url(name, "/admin/fault"), json=body, timeout=5.0)
+        assert response.status_code == 200, (
+            f"PUT /admin/fault on {name}: {response.status_code} {response.text[:200]}"
+        )
+
+    def _storage_url(self, name: str, path: str) -> str:
+        port = published_port(self.storages[name].docker, STORAGE_PORT)
+        assert port is not None, f"{name} has no published port (stopped or disconnected?)"
+        return f"http://127.0.0.1:{port}{path}"
+
+    def _docker_network(self) -> DockerNetwork:
+        assert self.network is not None
+        assert self.network.id is not None
+        network: DockerNetwork = self.engine.networks.get(self.network.id)
+        return network
+
+    def _wait_storage_healthy(self, name: str) -> None:
+        wait_healthy(self.storages[name].docker, STORAGE_PORT, timeout=STARTUP_TIMEOUT)
+
+    # -- back to a known state -------------------------------------------------------------
+
+    def reset(self) -> None:
+        """All storage services running, unpaused, connected and normal; a fresh gateway that
+        sees all three available. Cheap when the previous test changed nothing."""
+        if self.dirty:
+            for name, storage in self.storages.items():
+                container = storage.docker
+                container.reload()
+                if container.status == "paused":
+                    container.unpause()
+                elif container.status != "running":
+                    container.start()
+                container.reload()
+                if self.network is not None and self.network.name not in (
+                    container.attrs["NetworkSettings"]["Networks"] or {}
+                ):
+                    self._docker_network().connect(
+                        container, aliases=[name], ipv4_address=storage.ip
+                    )
+                # Up first (the admin endpoint answers in every fault mode), then back to normal.
+                wait_healthy(container, STORAGE_PORT, path="/admin/fault", timeout=STARTUP_TIMEOUT)
+                self.set_fault(name, "normal")
+                self._wait_storage_healthy(name)
+            self._restart_gateway()
+            self.dirty = False
+        self.wait_all_available()
+
+    def _restart_gateway(self) -> None:
+        assert self.gateway is not None
+        container = self.gateway.get_wrapped_container()
+        container.restart(timeout=2)
+        wait_healthy(container, self.spec.port, timeout=STARTUP_TIMEOUT)
+        self._point_at(self.gateway)
+
+    def wait_all_available(self) -> None:
+        timing = self.spec.timing
+        interval = timing.health_interval or 0.0
+        wait_until(
+            lambda: self.status()["available"] == len(self.storages),
+            timeout=10.0 + interval * timing.health_rise,
+            what="/status to report every storage service available",
+        )
+
+    def logs(self) -> str:
+        assert self.gateway is not None
+        out: bytes = self.gateway.get_wrapped_container().logs(tail=60)
+        return out.decode(errors="replace")

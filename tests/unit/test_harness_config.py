@@ -1,0 +1,44 @@
+"""Choosing gateways, and waiting on conditions, behave as the suite relies on."""
+
+import time
+
+import pytest
+
+from tests.harness.gateways import GATEWAYS, GatewaySpec, selected
+from tests.harness.waiting import ConditionTimeout, wait_until
+
+
+class TestSelected:
+    def test_default_is_every_gateway(self) -> None:
+        assert selected("") == GATEWAYS
+
+    def test_named_subset_in_the_given_order(self) -> None:
+        assert [g.name for g in selected("nginx, gateway")] == ["nginx", "gateway"]
+
+    def test_unknown_name_is_refused_with_the_known_ones(self) -> None:
+        with pytest.raises(ValueError, match=r"unknown gateway.*haproxy.*known: gateway, nginx"):
+            selected("haproxy")
+
+
+class TestGatewaySettings:
+    @pytest.mark.parametrize("spec", GATEWAYS, ids=[g.name for g in GATEWAYS])
+    def test_every_gateway_gets_the_storage_services_in_order(self, spec: GatewaySpec) -> None:
+        urls = ["http://storage1:8000", "http://storage2:8000"]
+        env = spec.environment(urls)
+
+        assert env["STORAGE_SERVICES"] == ",".join(urls)
+
+
+class TestWaitUntil:
+    def test_returns_the_first_truthy_value(self) -> None:
+        values = iter([None, False, "ready"])
+
+        assert wait_until(lambda: next(values), timeout=1.0, interval=0.0, what="x") == "ready"
+
+    def test_times_out_naming_the_condition(self) -> None:
+        started = time.monotonic()
+
+        with pytest.raises(ConditionTimeout, match="waiting for the moon"):
+            wait_until(lambda: None, timeout=0.2, interval=0.01, what="the moon")
+
+        assert time.monotonic() - started < 1.0
