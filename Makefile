@@ -19,7 +19,7 @@ COMPOSE_NGINX = $(COMPOSE) -p $(NGINX_PROJECT) -f docker-compose.nginx.yml
 # environment reach scripts/build-images.sh; otherwise it chooses (see docs/deploy.md).
 
 .PHONY: help venv install-dev docker-check base-image wheels images deploy deploy-nginx \
-	test test-unit test-integration lint down clean clean-all
+	test test-unit test-integration lint down clean clean-all bench bench-smoke
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,12 @@ lint: venv ## ruff (lint + format check) and mypy --strict
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy .
+
+bench: venv ## Benchmark our gateway against nginx and HAProxy (~6 min; results/bench/)
+	$(PYTHON) -m bench $(BENCH_ARGS)
+
+bench-smoke: venv ## Prove the benchmark works: seconds per gateway, no timing claims (CI)
+	$(PYTHON) -m bench --smoke $(BENCH_ARGS)
 
 down: docker-check ## Stop both deployments (keeps the images)
 	$(COMPOSE_GATEWAY) down -v --remove-orphans

@@ -1,0 +1,212 @@
+"""`python -m bench`: start everything, measure, drill failover, write and print the results."""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.failover import failover
+from bench.machine import describe_machine
+from bench.measure import added_p50, medians, run_rounds
+from bench.nginx_config import NginxTemplateError
+from bench.processes import BenchError, children
+from bench.report import ratios, render_markdown
+from bench.settings import ALL_TARGETS, GATEWAYS, BenchSettings, smoke_settings
+from bench.targets import StoragePool, start_targets
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cpus(value: str) -> str | None:
+    return None if value.lower() in ("", "none") else value
+
+
+def _targets(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in ALL_TARGETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"targets are among {', '.join(ALL_TARGETS)}; got {value!r}"
+        )
+    return names
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 600:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds in (0, 600], got {value}")
+    return number
+
+
+def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespace]:
+    d = BenchSettings()
+    # Pinning to separate cores needs two; on one core, the defaults leave placement to the kernel.
+    can_pin = (os.cpu_count() or 1) >= 2
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark our gateway against nginx and HAProxy (CPU per request, latency, "
+        "failover), all as local processes on 127.0.0.1.",
+    )
+    p.add_argument("--smoke", action="store_true", help="a few seconds per target, one round (CI)")
+    p.add_argument(
+        "--targets",
+        type=_targets,
+        default=d.targets,
+        help="comma-separated, of: " + ",".join(ALL_TARGETS) + f" (default: {','.join(d.targets)})",
+    )
+    p.add_argument("--rounds", type=_positive, default=d.rounds)
+    p.add_argument(
+        "--connections",
+        type=_positive,
+        default=d.connections,
+        help="wrk connections for throughput",
+    )
+    p.add_argument("--threads", type=_positive, default=d.wrk_threads, help="wrk threads")
+    p.add_argument(
+        "--duration",
+        type=_positive,
+        default=d.duration_s,
+        help="seconds of load per target and round",
+    )
+    p.add_argument(
+        "--latency-duration",
+        type=_positive,
+        default=d.latency_duration_s,
+        help="seconds at 1 connection",
+    )
+    p.add_argument(
+        "--warmup",
+        type=_non_negative,
+        default=d.warmup_s,
+        help="seconds of load before measuring (0: none)",
+    )
+    p.add_argument(
+        "--server-cpus",
+        type=_cpus,
+        default=d.server_cpus if can_pin else None,
+        help="taskset list for gateways and storage; 'none' to not pin",
+    )
+    p.add_argument(
+        "--client-cpus",
+        type=_cpus,
+        default=d.client_cpus if can_pin else None,
+        help="taskset list for wrk; 'none' to not pin",
+    )
+    p.add_argument("--data-bytes", type=_positive, default=d.data_bytes)
+    p.add_argument(
+        "--access-log",
+        choices=("file", "devnull"),
+        default=d.access_log,
+        help="where every gateway's access log goes",
+    )
+    p.add_argument("--no-failover", action="store_true", help="skip the failover drills")
+    p.add_argument("--failover-duration", type=_positive, default=d.failover_duration_s)
+    p.add_argument(
+        "--outage", type=_seconds, default=d.outage_s, help="seconds all storage services stay down"
+    )
+    p.add_argument(
+        "--recovery-window",
+        type=_seconds,
+        default=d.recovery_window_s,
+        help="seconds counted after recovery",
+    )
+    p.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results" / "bench")
+    p.add_argument(
+        "--source-dir",
+        type=Path,
+        default=REPO_ROOT,
+        help="where storage_service/ and gateway_service/ are",
+    )
+    p.add_argument(
+        "--nginx-dir", type=Path, default=REPO_ROOT / "nginx", help="the project's nginx templates"
+    )
+    a = p.parse_args(argv)
+    settings = BenchSettings(
+        targets=a.targets,
+        rounds=a.rounds,
+        connections=a.connections,
+        wrk_threads=a.threads,
+        duration_s=a.duration,
+        latency_duration_s=a.latency_duration,
+        warmup_s=a.warmup,
+        server_cpus=a.server_cpus,
+        client_cpus=a.client_cpus,
+        data_bytes=a.data_bytes,
+        access_log=a.access_log,
+        failover=not a.no_failover,
+        failover_duration_s=a.failover_duration,
+        outage_s=a.outage,
+        recovery_window_s=a.recovery_window,
+    )
+    return (smoke_settings(settings) if a.smoke else settings), a
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run(settings: BenchSettings, a: argparse.Namespace, started_at: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-") as work, children(Path(work)) as kids:
+        pool = StoragePool(kids, settings, a.source_dir)
+        pool.start_missing()
+        log(f"storage services on ports {pool.ports}; work dir {work}")
+        targets = start_targets(kids, pool, settings, a.source_dir, a.nginx_dir)
+        log("targets: " + ", ".join(f"{t.name} :{t.port} (pid {t.root.pid})" for t in targets))
+        samples = run_rounds(targets, settings, log)
+        drills = {}
+        if settings.failover:
+            for target in (t for t in targets if t.name in GATEWAYS):
+                log(f"failover drill: {target.name}")
+                drills[target.name] = failover(target, pool, settings).as_dict()
+        results = {
+            "started_at": started_at,
+            "settings": settings.as_dict(),
+            "machine": describe_machine(),
+            "samples": {n: [s.as_dict() for s in runs] for n, runs in samples.items()},
+            "medians": medians(samples),
+            "added_p50_us": added_p50(samples),
+            "failover": drills,
+        }
+    normalised: dict[str, Any] = json.loads(json.dumps(results))
+    return normalised
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, a = parse_args(argv)
+    started = datetime.now(UTC)
+    try:
+        results = run(settings, a, started.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    except (BenchError, NginxTemplateError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; every process it started has been stopped", file=sys.stderr)
+        return 130
+    results["ratios"] = ratios(results)
+    markdown = render_markdown(results)
+    out_dir = a.results_dir / started.strftime("%Y%m%dT%H%M%SZ")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out_dir / "results.md").write_text(markdown)
+    print(markdown)
+    print(f"written to {out_dir}/results.md and results.json")
+    return 0

@@ -1,0 +1,61 @@
+"""CPU time of processes from /proc/PID/stat (Linux), summed over a process and its descendants."""
+
+import os
+from pathlib import Path
+
+CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def _fields_after_comm(stat_text: str) -> list[str]:
+    # The command name (field 2) may contain spaces and parentheses; it ends at the last ')'.
+    end = stat_text.rfind(")")
+    if end < 0:
+        raise ValueError("not a /proc/PID/stat line: no ')' after the command name")
+    return stat_text[end + 1 :].split()
+
+
+def parse_cpu_ticks(stat_text: str) -> int:
+    """utime + stime (fields 14 and 15 of proc(5)), in clock ticks."""
+    fields = _fields_after_comm(stat_text)
+    # fields[0] is field 3 (state), so field N is fields[N - 3].
+    return int(fields[14 - 3]) + int(fields[15 - 3])
+
+
+def parse_ppid(stat_text: str) -> int:
+    """The parent pid (field 4 of proc(5))."""
+    return int(_fields_after_comm(stat_text)[4 - 3])
+
+
+def _read_stat(pid: int, proc: Path) -> str | None:
+    try:
+        return (proc / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
+    """Every live process below `pid` (an nginx master's worker, for example)."""
+    children: dict[int, list[int]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        text = _read_stat(int(entry.name), proc)
+        if text is not None:
+            children.setdefault(parse_ppid(text), []).append(int(entry.name))
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def cpu_seconds(pids: list[int], proc: Path = Path("/proc")) -> float:
+    """User + system CPU seconds of these processes; a process that is gone counts 0."""
+    ticks = 0
+    for pid in pids:
+        text = _read_stat(pid, proc)
+        if text is not None:
+            ticks += parse_cpu_ticks(text)
+    return ticks / CLOCK_TICKS_PER_SECOND

@@ -1,0 +1,187 @@
+"""The results as one JSON-able dict, and the markdown tables rendered from it."""
+
+from typing import Any
+
+# (key in the medians, label, "higher is better")
+ROWS: tuple[tuple[str, str], ...] = (
+    ("requests_per_s", "requests/s ({n} connections)"),
+    ("p50_us_n", "p50 latency, {n} connections (us)"),
+    ("p99_us_n", "p99 latency, {n} connections (us)"),
+    ("p50_us_1", "p50 latency, 1 connection (us)"),
+    ("p99_us_1", "p99 latency, 1 connection (us)"),
+    ("added_p50_us", "added p50 over direct, 1 connection (us)"),
+    ("cpu_us_per_request", "CPU per request (us)"),
+    ("errors", "client errors (non-2xx + socket)"),
+)
+ORDER = ("direct", "gateway", "nginx", "haproxy", "fastapi-httpx")
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    if ours is None or theirs is None or theirs == 0:
+        return None
+    return ours / theirs
+
+
+def figures(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Per target: the median figures plus the added p50 latency over direct."""
+    table: dict[str, dict[str, float | None]] = {}
+    for name, medians in results["medians"].items():
+        row: dict[str, float | None] = dict(medians)
+        row["added_p50_us"] = results["added_p50_us"].get(name)
+        table[name] = row
+    return table
+
+
+def ratios(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Our gateway's figure divided by nginx's (and HAProxy's), for every figure."""
+    table = figures(results)
+    ours = table.get("gateway")
+    if ours is None:
+        return {}
+    return {
+        other: {key: ratio(ours.get(key), table[other].get(key)) for key, _ in ROWS}
+        for other in ("nginx", "haproxy")
+        if other in table
+    }
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}"
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def render_figures(results: dict[str, Any]) -> str:
+    table = figures(results)
+    names = [n for n in ORDER if n in table]
+    versus = ratios(results)
+    n = results["settings"]["connections"]
+    header = ["figure (median of rounds)", *names, *(f"gateway / {o}" for o in versus)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, label in ROWS:
+        show = _count if key == "errors" else _number
+        cells = [label.format(n=n), *(show(table[name].get(key)) for name in names)]
+        cells += [_ratio(versus[o][key]) for o in versus]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n:,} x {status}" for status, n in counts.items()) or "none"
+
+
+def _socket_errors(drill: dict[str, Any]) -> str:
+    kinds = drill.get("socket_errors_by_kind") or {}
+    detail = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    return f"{drill['socket_errors_whole_run']}" + (f" ({detail})" if detail else "")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def render_failover(results: dict[str, Any]) -> str:
+    drills = results.get("failover") or {}
+    if not drills:
+        return "(failover not run)"
+    window = next(iter(drills.values()))["recovery"]["window_s"]
+    header = [
+        "gateway",
+        "one killed: requests",
+        "one killed: non-2xx",
+        "one killed: socket errors",
+        "all down: answers",
+        f"first {window:g} s after recovery: errors",
+        "answers",
+        "first 2xx after",
+        "last error after",
+        "socket errors (outage run)",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in (n for n in ORDER if n in drills):
+        k, r = drills[name]["kill_one"], drills[name]["recovery"]
+        cells = [
+            name,
+            f"{k['requests']:,}",
+            str(k["non_2xx"]),
+            str(k["socket_errors"]),
+            _statuses(r["during_outage"]),
+            f"{r['errors_after_recovery']:,}",
+            _statuses(r["after_recovery"]),
+            _seconds(r["first_2xx_after_s"]),
+            _seconds(r["last_error_after_s"]),
+            _socket_errors(r),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_settings(results: dict[str, Any]) -> str:
+    s, m = results["settings"], results["machine"]
+    pin = f"servers on CPU {s['server_cpus'] or 'any'}, wrk on CPU {s['client_cpus'] or 'any'}"
+    return "\n".join(
+        [
+            f"- run: {results['started_at']}{' (smoke: not a measurement)' if s['smoke'] else ''}",
+            f"- load: wrk, {s['connections']} connections x {s['duration_s']} s "
+            f"(+ {s['warmup_s']} s warm-up), 1 connection x {s['latency_duration_s']} s, "
+            f"{s['rounds']} interleaved rounds, {s['wrk_threads']} wrk thread(s); {pin}",
+            f"- {s['storage_count']} storage services, /data body ~{s['data_bytes']} bytes; "
+            f"gateways' access logs to {s['access_log']}",
+            f"- machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}",
+            f"- versions: {m['nginx']}; {m['haproxy']}; {m['wrk']}; python {m['python']}, "
+            f"uvicorn {m['uvicorn']}, uvloop {m['uvloop']}, httptools {m['httptools']}, "
+            f"fastapi {m['fastapi']}, httpx {m['httpx']}, aiohttp {m['aiohttp']}",
+            "- CPU per request: utime+stime from /proc/PID/stat of the gateway's processes "
+            "(nginx master+worker, the uvicorn process) / requests completed; "
+            "for `direct`, the storage service's own.",
+        ]
+    )
+
+
+TARGET_RATIO = 3.0
+
+
+def render_targets(results: dict[str, Any]) -> str:
+    """The project's targets for our gateway, checked against this run (printed, never asserted)."""
+    versus = ratios(results).get("nginx")
+    if versus is None:
+        return "Targets: not checked (needs `gateway` and `nginx` in the run)."
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    lines = ["Targets for our gateway (same run):", ""]
+    for key, label in (("cpu_us_per_request", "CPU per request"), ("added_p50_us", "added p50")):
+        value = versus[key]
+        ok = value is not None and value <= TARGET_RATIO
+        lines.append(f"- {label} at most {TARGET_RATIO:g}x nginx's: {_ratio(value)}, {verdict(ok)}")
+    drill = (results.get("failover") or {}).get("gateway")
+    if drill is not None:
+        errors = drill["kill_one"]["non_2xx"] + drill["kill_one"]["socket_errors"]
+        lines.append(
+            f"- no client error when one storage service is killed under load: {errors}, "
+            f"{verdict(errors == 0)}"
+        )
+    return "\n".join(lines)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    sections = [
+        "## Gateway benchmark",
+        render_settings(results),
+        render_figures(results),
+        render_targets(results),
+        "### Failover under load",
+        render_failover(results),
+    ]
+    return "\n\n".join(sections) + "\n"

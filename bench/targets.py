@@ -1,0 +1,251 @@
+"""Starting the storage services and each gateway as local processes on free ports."""
+
+import getpass
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.haproxy_config import render_haproxy
+from bench.nginx_config import main_directives, render
+from bench.processes import BenchError, Child, Children, free_port, http_get, pinned, wait_until
+from bench.procstat import descendants
+from bench.settings import BenchSettings, GatewaySettings
+
+START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Target:
+    """Something wrk can load: a gateway, or one storage service called directly."""
+
+    name: str
+    port: int
+    # The process whose tree's CPU time is charged to this target.
+    root: Child
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/data"
+
+    def cpu_pids(self) -> list[int]:
+        return [self.root.pid, *descendants(self.root.pid)]
+
+
+def _uvicorn(app: str, port: int, extra: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", app,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        *extra,
+    ]  # fmt: skip
+
+
+def _instance(body: bytes) -> str:
+    value = json.loads(body).get("instance")
+    return str(value)
+
+
+class StoragePool:
+    """The storage services, each on a fixed port so they can be killed and started again."""
+
+    def __init__(self, kids: Children, settings: BenchSettings, source_dir: Path) -> None:
+        self._kids = kids
+        self._settings = settings
+        self._source_dir = source_dir
+        self.ports = [free_port() for _ in range(settings.storage_count)]
+        self.names = [f"storage{i}" for i in range(1, settings.storage_count + 1)]
+        self._running: dict[int, Child] = {}
+
+    def start(self, index: int) -> None:
+        port = self.ports[index]
+        command = _uvicorn("storage_service.app:app", port, ["--timeout-keep-alive", "75"])
+        self._running[index] = self._kids.start(
+            self.names[index],
+            pinned(command, self._settings.server_cpus),
+            env={"INSTANCE_NAME": self.names[index], "DATA_BYTES": str(self._settings.data_bytes)},
+            cwd=self._source_dir,
+        )
+
+    def start_missing(self) -> None:
+        for index in range(len(self.ports)):
+            if index not in self._running:
+                self.start(index)
+        self.wait_healthy()
+
+    def wait_healthy(self) -> None:
+        for index, child in self._running.items():
+            wait_until(child.name, self._healthy(self.ports[index]), START_TIMEOUT_S, child)
+
+    @staticmethod
+    def _healthy(port: int) -> Callable[[], bool]:
+        return lambda: http_get(port, "/health")[0] == 200
+
+    def kill(self, index: int) -> None:
+        """SIGKILL one service: the crash a gateway must absorb."""
+        self._kids.stop(self._running.pop(index), signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        """SIGTERM every service at once, then wait for each."""
+        stopping = list(self._running.values())
+        self._running.clear()
+        for child in stopping:
+            if child.alive():
+                child.popen.send_signal(signal.SIGTERM)
+        for child in stopping:
+            self._kids.stop(child)
+
+    def child(self, index: int) -> Child:
+        return self._running[index]
+
+
+def wait_serving_all(target: Target, names: list[str], timeout_s: float = START_TIMEOUT_S) -> float:
+    """Wait until the gateway has answered /data from every storage service; the seconds it took."""
+    seen: set[str] = set()
+
+    def all_seen() -> bool:
+        status, body = http_get(target.port, "/data")
+        if status == 200:
+            seen.add(_instance(body))
+        return seen >= set(names)
+
+    return wait_until(
+        f"{target.name} serving from {', '.join(names)}", all_seen, timeout_s, target.root
+    )
+
+
+def _log_path(kids: Children, name: str, settings: BenchSettings) -> Path:
+    return Path(os.devnull) if settings.access_log == "devnull" else kids.log_dir / f"{name}.log"
+
+
+def start_direct(pool: StoragePool) -> Target:
+    return Target("direct", pool.ports[0], pool.child(0))
+
+
+def gateway_env(storage_ports: list[int], gw: GatewaySettings) -> dict[str, str]:
+    """Our gateway's settings (docs/contract.md), the same values nginx and HAProxy get."""
+    return {
+        "STORAGE_SERVICES": ",".join(f"http://127.0.0.1:{p}" for p in storage_ports),
+        "CONNECT_TIMEOUT": str(gw.connect_timeout_s),
+        "READ_TIMEOUT": str(gw.read_timeout_s),
+        "MAX_FAILS": str(gw.max_fails),
+        "FAIL_TIMEOUT": str(gw.fail_timeout_s),
+        "HEALTH_INTERVAL": str(gw.health_interval_s),
+        "HEALTH_TIMEOUT": str(gw.health_timeout_s),
+        "HEALTH_RISE": str(gw.health_rise),
+        "HEALTH_FALL": str(gw.health_fall),
+        "RETRY_AFTER": str(gw.retry_after_s),
+        "LOG_FORMAT": "json",
+        "ACCESS_LOG": "true",
+    }
+
+
+def start_gateway(
+    kids: Children, pool: StoragePool, settings: BenchSettings, source_dir: Path
+) -> Target:
+    if not (source_dir / "gateway_service" / "app.py").exists():
+        raise BenchError(
+            f"no gateway_service/app.py under {source_dir}; leave `gateway` out of --targets"
+        )
+    port = free_port()
+    child = kids.start(
+        "gateway",
+        pinned(_uvicorn("gateway_service.app:app", port, []), settings.server_cpus),
+        env=gateway_env(pool.ports, settings.gateway),
+        cwd=source_dir,
+        output=_log_path(kids, "gateway", settings),
+    )
+    return Target("gateway", port, child)
+
+
+def start_baseline(
+    kids: Children, pool: StoragePool, settings: BenchSettings, source_dir: Path
+) -> Target:
+    """The textbook FastAPI + httpx gateway, for the cost of the design the project left."""
+    port = free_port()
+    command = _uvicorn("bench.baselines.fastapi_httpx:app", port, [])
+    child = kids.start(
+        "fastapi-httpx",
+        pinned(command, settings.server_cpus),
+        env={"STORAGE_SERVICES": gateway_env(pool.ports, settings.gateway)["STORAGE_SERVICES"]},
+        cwd=source_dir,
+    )
+    return Target("fastapi-httpx", port, child)
+
+
+def start_nginx(
+    kids: Children, pool: StoragePool, settings: BenchSettings, nginx_dir: Path
+) -> Target:
+    port = free_port()
+    prefix = kids.log_dir / "nginx"
+    gw = settings.gateway
+    env = {
+        **os.environ,
+        **gateway_env(pool.ports, gw),
+        "NGINX_LISTEN_PORT": str(port),
+        "NGINX_KEEPALIVE": str(gw.upstream_keepalive),
+    }
+    conf = render(nginx_dir, prefix, env)
+    # Running as root, nginx would hand its worker to `nobody`; the bench runs it as itself.
+    user = getpass.getuser() if os.geteuid() == 0 else None
+    base = [
+        "nginx",
+        "-p",
+        f"{prefix}/",
+        "-c",
+        str(conf),
+        "-e",
+        "stderr",
+        "-g",
+        main_directives(user),
+    ]
+    check = subprocess.run([*base, "-t"], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        raise BenchError(f"nginx rejects {conf}: {check.stderr.strip().splitlines()[-1]}")
+    child = kids.start(
+        "nginx", pinned(base, settings.server_cpus), output=_log_path(kids, "nginx", settings)
+    )
+    return Target("nginx", port, child)
+
+
+def start_haproxy(kids: Children, pool: StoragePool, settings: BenchSettings) -> Target:
+    port = free_port()
+    conf = kids.log_dir / "haproxy.cfg"
+    conf.write_text(render_haproxy(port, pool.ports, settings.gateway))
+    check = subprocess.run(
+        ["haproxy", "-c", "-f", str(conf)], capture_output=True, text=True, check=False
+    )
+    if check.returncode != 0:
+        raise BenchError(f"haproxy rejects {conf}: {check.stdout.strip()} {check.stderr.strip()}")
+    child = kids.start(
+        "haproxy",
+        pinned(["haproxy", "-f", str(conf), "-db"], settings.server_cpus),
+        output=_log_path(kids, "haproxy", settings),
+    )
+    return Target("haproxy", port, child)
+
+
+def start_targets(
+    kids: Children, pool: StoragePool, settings: BenchSettings, source_dir: Path, nginx_dir: Path
+) -> list[Target]:
+    """Start every target named in the settings and wait until each serves from every service."""
+    started: list[Target] = []
+    for name in settings.targets:
+        if name == "direct":
+            started.append(start_direct(pool))
+        elif name == "gateway":
+            started.append(start_gateway(kids, pool, settings, source_dir))
+        elif name == "nginx":
+            started.append(start_nginx(kids, pool, settings, nginx_dir))
+        elif name == "haproxy":
+            started.append(start_haproxy(kids, pool, settings))
+        elif name == "fastapi-httpx":
+            started.append(start_baseline(kids, pool, settings, source_dir))
+    for target in started:
+        names = pool.names[:1] if target.name == "direct" else pool.names
+        wait_serving_all(target, names)
+    return started

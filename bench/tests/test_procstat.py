@@ -1,0 +1,61 @@
+"""CPU time and process trees from /proc, read from a fake /proc tree."""
+
+from pathlib import Path
+
+import pytest
+
+from bench.procstat import (
+    CLOCK_TICKS_PER_SECOND,
+    cpu_seconds,
+    descendants,
+    parse_cpu_ticks,
+    parse_ppid,
+)
+
+
+def stat_line(pid: int, comm: str, ppid: int, utime: int, stime: int) -> str:
+    # Fields 1..17 of proc(5); the rest do not matter here.
+    return f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194560 100 0 0 0 {utime} {stime} 3 4 20\n"
+
+
+def fake_proc(tmp_path: Path, processes: dict[int, tuple[str, int, int, int]]) -> Path:
+    for pid, (comm, ppid, utime, stime) in processes.items():
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(stat_line(pid, comm, ppid, utime, stime))
+    (tmp_path / "self").mkdir()  # non-numeric entries are skipped
+    return tmp_path
+
+
+class TestParsing:
+    def test_cpu_ticks_are_user_plus_system(self) -> None:
+        assert parse_cpu_ticks(stat_line(42, "nginx", 1, 150, 70)) == 220
+
+    def test_a_command_name_with_spaces_and_parentheses_does_not_shift_fields(self) -> None:
+        line = stat_line(42, "nginx: worker (x) y", 7, 5, 6)
+        assert parse_cpu_ticks(line) == 11
+        assert parse_ppid(line) == 7
+
+    def test_a_line_that_is_not_a_stat_line_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="not a /proc/PID/stat line"):
+            parse_cpu_ticks("garbage")
+
+
+class TestProcessTree:
+    def test_descendants_include_grandchildren_but_not_siblings(self, tmp_path: Path) -> None:
+        proc = fake_proc(
+            tmp_path,
+            {
+                10: ("nginx", 1, 0, 0),
+                11: ("nginx", 10, 0, 0),
+                12: ("helper", 11, 0, 0),
+                20: ("other", 1, 0, 0),
+            },
+        )
+        assert sorted(descendants(10, proc)) == [11, 12]
+
+    def test_cpu_seconds_sums_processes_and_counts_a_vanished_one_as_zero(
+        self, tmp_path: Path
+    ) -> None:
+        proc = fake_proc(tmp_path, {10: ("nginx", 1, 100, 50), 11: ("nginx", 10, 30, 20)})
+        expected = (150 + 50) / CLOCK_TICKS_PER_SECOND
+        assert cpu_seconds([10, 11, 99], proc) == pytest.approx(expected)

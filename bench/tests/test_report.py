@@ -1,0 +1,137 @@
+"""The markdown the bench prints and saves, rendered from a results dict."""
+
+from typing import Any
+
+from bench.report import (
+    ratios,
+    render_failover,
+    render_figures,
+    render_markdown,
+    render_targets,
+)
+
+
+def sample_results(with_gateway: bool = True) -> dict[str, Any]:
+    medians = {
+        "direct": {"requests_per_s": 8000.0, "p50_us_n": 900.0, "p99_us_n": 2000.0,
+                   "cpu_us_per_request": 110.0, "p50_us_1": 150.0, "p99_us_1": 300.0, "errors": 0},
+        "nginx": {"requests_per_s": 4000.0, "p50_us_n": 1800.0, "p99_us_n": 3600.0,
+                  "cpu_us_per_request": 28.0, "p50_us_1": 230.0, "p99_us_1": 700.0, "errors": 0},
+        "haproxy": {"requests_per_s": 4200.0, "p50_us_n": 1700.0, "p99_us_n": 3000.0,
+                    "cpu_us_per_request": 26.0, "p50_us_1": 245.0, "p99_us_1": 800.0, "errors": 0},
+    }  # fmt: skip
+    added = {"nginx": 80.0, "haproxy": 95.0}
+    if with_gateway:
+        medians["gateway"] = {"requests_per_s": 3000.0, "p50_us_n": 2400.0, "p99_us_n": 4000.0,
+                              "cpu_us_per_request": 84.0, "p50_us_1": 390.0, "p99_us_1": 900.0,
+                              "errors": 0}  # fmt: skip
+        added["gateway"] = 240.0
+    return {
+        "started_at": "2026-11-24T08:00:00Z",
+        "settings": {
+            "connections": 32, "duration_s": 10, "warmup_s": 2, "latency_duration_s": 5,
+            "rounds": 3, "wrk_threads": 1, "server_cpus": "0", "client_cpus": "1",
+            "storage_count": 3, "data_bytes": 512, "access_log": "file", "smoke": False,
+        },
+        "machine": {
+            "nproc": 2, "cpu_model": "AMD EPYC", "kernel": "6.1", "python": "3.11.7",
+            "uvicorn": "0.54.0", "uvloop": "0.23.0", "httptools": "0.9.0", "fastapi": "0.165.0",
+            "httpx": "0.28.1", "aiohttp": "not installed", "nginx": "nginx version: nginx/1.22.1",
+            "haproxy": "HAProxy version 2.6.12", "wrk": "wrk 4.1.0",
+        },
+        "medians": medians,
+        "added_p50_us": added,
+        "failover": {
+            "nginx": {
+                "kill_one": {"requests": 12956, "non_2xx": 0, "socket_errors": 0,
+                             "statuses": {"200": 12956}},
+                "recovery": {"during_outage": {"503": 57484},
+                             "after_recovery": {"200": 10, "503": 61109},
+                             "errors_after_recovery": 61109, "first_2xx_after_s": 5.4,
+                             "last_error_after_s": 5.5, "socket_errors_whole_run": 3,
+                             "socket_errors_by_kind": {"read": 2, "timeout": 1},
+                             "window_s": 12.0},
+            }
+        },
+    }  # fmt: skip
+
+
+def row(markdown: str, label: str) -> list[str]:
+    line = next(line for line in markdown.splitlines() if line.startswith(f"| {label}"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+class TestFigures:
+    def test_cpu_ratio_to_nginx_is_ours_divided_by_theirs(self) -> None:
+        assert ratios(sample_results())["nginx"]["cpu_us_per_request"] == 3.0
+
+    def test_table_has_a_column_per_target_then_ratio_columns(self) -> None:
+        header = row(render_figures(sample_results()), "figure")
+        assert header[1:] == [
+            "direct", "gateway", "nginx", "haproxy", "gateway / nginx", "gateway / haproxy"
+        ]  # fmt: skip
+
+    def test_cpu_row_shows_each_figure_and_the_ratios(self) -> None:
+        cells = row(render_figures(sample_results()), "CPU per request")
+        assert cells[1:] == ["110", "84.0", "28.0", "26.0", "3.00x", "3.23x"]
+
+    def test_added_latency_has_no_value_for_direct_itself(self) -> None:
+        cells = row(render_figures(sample_results()), "added p50 over direct")
+        assert cells[1:5] == ["-", "240", "80.0", "95.0"]
+
+    def test_label_names_the_connection_count_of_the_run(self) -> None:
+        assert "| requests/s (32 connections) |" in render_figures(sample_results())
+
+    def test_without_our_gateway_there_are_no_ratio_columns(self) -> None:
+        header = row(render_figures(sample_results(with_gateway=False)), "figure")
+        assert header[1:] == ["direct", "nginx", "haproxy"]
+
+
+class TestFailover:
+    def test_a_row_per_gateway_with_what_clients_saw(self) -> None:
+        cells = row(render_failover(sample_results()), "nginx")
+        assert cells[1:4] == ["12,956", "0", "0"]
+        assert cells[4] == "57,484 x 503"
+        assert cells[5] == "61,109"
+        assert cells[6] == "10 x 200, 61,109 x 503"
+        assert cells[7:9] == ["5.4 s", "5.5 s"]
+        assert cells[9] == "3 (2 read, 1 timeout)"
+
+    def test_the_header_names_the_recovery_window(self) -> None:
+        assert "first 12 s after recovery: errors" in render_failover(sample_results())
+
+    def test_a_run_without_drills_says_so(self) -> None:
+        results = sample_results()
+        results["failover"] = {}
+        assert render_failover(results) == "(failover not run)"
+
+
+def test_the_whole_report_states_settings_machine_and_versions() -> None:
+    markdown = render_markdown(sample_results())
+    assert "32 connections x 10 s" in markdown
+    assert "servers on CPU 0, wrk on CPU 1" in markdown
+    assert "nginx/1.22.1" in markdown
+    assert "2 CPUs, AMD EPYC" in markdown
+
+
+class TestTargets:
+    def test_a_ratio_of_exactly_three_meets_the_target(self) -> None:
+        assert "CPU per request at most 3x nginx's: 3.00x, met" in render_targets(sample_results())
+
+    def test_a_ratio_above_three_does_not(self) -> None:
+        results = sample_results()
+        results["added_p50_us"]["gateway"] = 241.0
+        assert "added p50 at most 3x nginx's: 3.01x, NOT met" in render_targets(results)
+
+    def test_client_errors_during_the_kill_fail_the_target(self) -> None:
+        results = sample_results()
+        results["failover"]["gateway"] = {
+            "kill_one": {"requests": 10, "non_2xx": 2, "socket_errors": 1, "statuses": {}},
+            "recovery": results["failover"]["nginx"]["recovery"],
+        }
+        assert "killed under load: 3, NOT met" in render_targets(results)
+
+    def test_without_nginx_in_the_run_nothing_is_claimed(self) -> None:
+        results = sample_results()
+        del results["medians"]["nginx"]
+        assert render_targets(results).startswith("Targets: not checked")
