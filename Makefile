@@ -19,7 +19,7 @@ COMPOSE_NGINX = $(COMPOSE) -p $(NGINX_PROJECT) -f docker-compose.nginx.yml
 # environment reach scripts/build-images.sh; otherwise it chooses (see docs/deploy.md).
 
 .PHONY: help venv install-dev docker-check base-image wheels images deploy deploy-nginx \
-	test test-unit test-integration lint down clean clean-all bench bench-smoke
+	test test-unit test-integration lint down clean clean-all bench bench-smoke loadtest loadtest-smoke
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,12 @@ lint: venv ## ruff (lint + format check) and mypy --strict
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy .
+
+loadtest: venv ## Compare both gateways under locust load (~10 min); report in results/loadtest/<time>/
+	$(PYTHON) -m loadtests --deploy $(LOADTEST_ARGS)
+
+loadtest-smoke: venv ## Short load comparison for CI (<2 min once deployed); fails if a run gave no result
+	$(PYTHON) -m loadtests --short --deploy $(LOADTEST_ARGS)
 
 bench: venv ## Benchmark our gateway against nginx and HAProxy (~6 min; results/bench/)
 	$(PYTHON) -m bench $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""Locust scenarios comparing the gateways; `python -m loadtests` runs the comparison."""

@@ -1,0 +1,203 @@
+"""Making storage services fail and come back, through the Docker API, in one compose project only.
+
+Containers are found by their compose labels, never by name patterns across the engine: other
+projects' containers on the same engine are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import docker
+from docker.errors import DockerException
+from docker.models.containers import Container
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+STORAGE_PREFIX = "storage"
+
+# Runs inside the storage container, so the fault endpoint is reached on the container's own
+# loopback: it works whatever the network (Docker Desktop cannot route to container addresses).
+_PUT_FAULT = """
+import json, sys, urllib.error, urllib.request
+request = urllib.request.Request(
+    "http://127.0.0.1:8000/admin/fault",
+    data=json.dumps({"mode": sys.argv[1]}).encode(),
+    headers={"Content-Type": "application/json"},
+    method="PUT",
+)
+try:
+    urllib.request.urlopen(request, timeout=5).read()
+except urllib.error.HTTPError as error:
+    print(error.code)
+    sys.exit(3)
+"""
+
+
+class FaultError(Exception):
+    """A fault could not be injected or undone; the message says why in one line."""
+
+
+def docker_client() -> docker.DockerClient:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as error:
+        raise FaultError(f"cannot reach the Docker engine: {error}") from None
+    return client
+
+
+def project_publishing(client: docker.DockerClient, host_port: int) -> str:
+    """The compose project of the container that publishes `host_port` on the host."""
+    for container in client.containers.list(filters={"label": PROJECT_LABEL}):
+        ports: dict[str, Any] = container.attrs["NetworkSettings"]["Ports"] or {}
+        for bindings in ports.values():
+            for binding in bindings or []:
+                if binding.get("HostPort") == str(host_port):
+                    return str(container.labels[PROJECT_LABEL])
+    raise FaultError(
+        f"no compose container publishes port {host_port}; start the deployment "
+        "(make deploy / make deploy-nginx) or pass --compose-project"
+    )
+
+
+def storage_containers(client: docker.DockerClient, project: str) -> dict[str, Container]:
+    """The project's storage service containers by service name, running or not."""
+    found = client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+    storages = {
+        str(c.labels.get(SERVICE_LABEL, "")): c
+        for c in found
+        if str(c.labels.get(SERVICE_LABEL, "")).startswith(STORAGE_PREFIX)
+    }
+    if not storages:
+        raise FaultError(f"compose project {project!r} has no {STORAGE_PREFIX}* service")
+    return dict(sorted(storages.items()))
+
+
+def instance_name(container: Container) -> str:
+    """The name the service reports in `instance`: INSTANCE_NAME, else the host name."""
+    config: dict[str, Any] = container.attrs["Config"]
+    for entry in config.get("Env") or []:
+        key, _, value = str(entry).partition("=")
+        if key == "INSTANCE_NAME" and value:
+            return value
+    return str(config["Hostname"])
+
+
+class Faults:
+    """Fails storage containers and remembers what it did, so it can always undo it."""
+
+    def __init__(self, containers: dict[str, Container]) -> None:
+        self._containers = containers
+        self._killed: set[str] = set()
+        self._faulted: set[str] = set()
+
+    def kill(self, service: str) -> None:
+        container = self._container(service)
+        try:
+            container.kill()
+        except DockerException as error:
+            raise FaultError(f"cannot kill {service}: {error}") from None
+        self._killed.add(service)
+
+    def make_unavailable(self, service: str) -> None:
+        self._put_fault(service, "unavailable")
+        self._faulted.add(service)
+
+    def restore(self, service: str) -> None:
+        """Undo what was done to one service: start it again, or set its fault mode to normal."""
+        if service in self._killed:
+            try:
+                self._container(service).start()
+            except DockerException as error:
+                raise FaultError(f"cannot start {service} again: {error}") from None
+            self._killed.discard(service)
+        if service in self._faulted:
+            self._put_fault(service, "normal")
+            self._faulted.discard(service)
+
+    def undo(self) -> None:
+        """Restore everything this object broke; safe to call twice."""
+        for service in sorted(self._killed | self._faulted):
+            self.restore(service)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._killed or self._faulted)
+
+    def _container(self, service: str) -> Container:
+        try:
+            return self._containers[service]
+        except KeyError:
+            known = ", ".join(self._containers)
+            raise FaultError(f"no storage service {service!r} (known: {known})") from None
+
+    def check_fault_injection(self, service: str) -> None:
+        """Raises FaultError when the service's fault endpoint is off (where the host can tell)."""
+        container = self._container(service)
+        container.reload()
+        for address in _addresses(container):
+            try:
+                status = _request_fault(address, None)
+            except OSError:
+                continue
+            return _check_status(service, status, "")
+
+    def _put_fault(self, service: str, mode: str) -> None:
+        # Straight to the container's address when the host can route to it (Linux): it takes
+        # milliseconds, so the fault starts when the run says it does. Otherwise (Docker Desktop)
+        # through `docker exec`, which can take seconds on a loaded machine.
+        container = self._container(service)
+        container.reload()
+        for address in _addresses(container):
+            try:
+                status = _request_fault(address, mode)
+            except OSError:
+                continue
+            return _check_status(service, status, "")
+        self._put_fault_by_exec(service, container, mode)
+
+    def _put_fault_by_exec(self, service: str, container: Container, mode: str) -> None:
+        try:
+            result = container.exec_run(["python", "-c", _PUT_FAULT, mode])
+        except DockerException as error:
+            raise FaultError(f"cannot reach {service}'s fault endpoint: {error}") from None
+        if result.exit_code == 0:
+            return
+        raw = result.output if isinstance(result.output, bytes) else b""
+        output = raw.decode(errors="replace").strip()
+        _check_status(service, int(output) if output.isdigit() else None, output)
+
+
+def _addresses(container: Container) -> list[str]:
+    networks: dict[str, Any] = container.attrs["NetworkSettings"].get("Networks") or {}
+    return [str(n["IPAddress"]) for n in networks.values() if n.get("IPAddress")]
+
+
+def _request_fault(address: str, mode: str | None) -> int:
+    """PUT the mode, or GET the current one when `mode` is None; returns the status code."""
+    request = urllib.request.Request(
+        f"http://{address}:8000/admin/fault",
+        data=None if mode is None else json.dumps({"mode": mode}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="GET" if mode is None else "PUT",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def _check_status(service: str, status: int | None, output: str) -> None:
+    if status == 200:
+        return
+    if status == 404:
+        raise FaultError(
+            f"fault injection is disabled on {service}; "
+            "deploy with ENABLE_FAULT_INJECTION=true to run this scenario"
+        )
+    raise FaultError(f"PUT /admin/fault on {service} failed: {status or output or 'no answer'}")

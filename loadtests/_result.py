@@ -1,0 +1,128 @@
+"""A run's figures as one JSON-ready dict (what --stats-json writes and the comparison reads)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from loadtests._analysis import failover, max_deviation_pp, outage, share, timeline
+from loadtests._plan import Scenario
+from loadtests._run import Run
+
+
+def locust_totals(total: Any) -> dict[str, Any]:
+    """Locust's own aggregated figures (the same numbers its HTML report shows)."""
+    if not total.num_requests:
+        return {"requests": 0, "failures": 0, "fail_ratio": 0.0, "rps": 0.0}
+    return {
+        "requests": total.num_requests,
+        "failures": total.num_failures,
+        "fail_ratio": total.fail_ratio,
+        "rps": total.total_rps,
+        "p50_ms": total.get_response_time_percentile(0.50),
+        "p95_ms": total.get_response_time_percentile(0.95),
+        "p99_ms": total.get_response_time_percentile(0.99),
+        "max_ms": total.max_response_time,
+    }
+
+
+def threshold_violations(run: Run, totals: dict[str, Any]) -> list[str]:
+    """Why a steady run fails its gate; the failure scenarios fail by design and are not gated."""
+    s = run.settings
+    if s.scenario is not Scenario.STEADY:
+        return []
+    if not totals["requests"]:
+        return ["no requests were made"]
+    violations = []
+    if totals["fail_ratio"] > s.max_fail_ratio:
+        violations.append(f"fail ratio {totals['fail_ratio']:.4f} > {s.max_fail_ratio}")
+    if totals["p95_ms"] > s.max_p95_ms:
+        violations.append(f"p95 {totals['p95_ms']} ms > {s.max_p95_ms} ms")
+    if totals["p99_ms"] > s.max_p99_ms:
+        violations.append(f"p99 {totals['p99_ms']} ms > {s.max_p99_ms} ms")
+    return violations
+
+
+def gateway_view(run: Run, fault_t: float, recover_t: float) -> dict[str, float | None]:
+    """When the gateway's `/status` marked the target down, then up again (seconds after)."""
+
+    def first(state: str, after: float) -> float | None:
+        times = [e.t for e in run.events if e.name == f"gateway says {state}" and e.t >= after]
+        return min(times) - after if times else None
+
+    return {
+        "unavailable_after_s": first("unavailable", fault_t),
+        "available_after_s": first("available", recover_t),
+    }
+
+
+def build(run: Run, total: Any, users: int, spawn_rate: float) -> dict[str, Any]:
+    s = run.settings
+    totals = locust_totals(total)
+    counts = share(run.samples)
+    # Windows open when an action begins: the fault takes effect somewhere within the action
+    # (a docker exec or kill takes ~0.1 s), so starting there never hides an early failure.
+    # An action counts only if it completed.
+    fault_t = run.event_time("fault begins") if run.event_time("fault") is not None else None
+    recover_t = (
+        run.event_time("recovery begins") if run.event_time("recovered") is not None else None
+    )
+    result: dict[str, Any] = {
+        "scenario": s.scenario.value,
+        "host": run.host,
+        "started_at": datetime.fromtimestamp(run.started_wall, UTC).isoformat(timespec="seconds"),
+        "duration_s": round(run.now(), 2),
+        "settings": {
+            "users": users,
+            "spawn_rate": spawn_rate,
+            "user_rps": s.user_rps,
+            "durations": asdict(s.durations),
+            "target_service": s.target_service,
+            "compose_project": run.project,
+        },
+        "locust": totals,
+        "expected_instances": run.expected_instances,
+        "share": counts,
+        "share_max_deviation_pp": max_deviation_pp(counts, run.expected_instances),
+        "status_counts": dict(sorted(Counter(str(x.status) for x in run.samples).items())),
+        "events": [asdict(e) for e in run.events],
+        "fault_t": fault_t,
+        "recover_t": recover_t,
+        "target_instance": run.target_instance,
+        "failover": None,
+        "outage": None,
+        "gateway_view": None,
+        "timeline": [asdict(b) for b in timeline(run.samples)],
+        "violations": threshold_violations(run, totals),
+        "error": run.error,
+    }
+    if fault_t is not None and recover_t is not None:
+        if s.scenario is Scenario.ALL_DOWN:
+            result["outage"] = asdict(outage(run.samples, fault_t, recover_t))
+        elif run.target_instance is not None:
+            figures = failover(run.samples, fault_t, recover_t, run.target_instance)
+            result["failover"] = asdict(figures)
+            result["gateway_view"] = gateway_view(run, fault_t, recover_t)
+    elif s.scenario is not Scenario.STEADY and run.error is None:
+        result["error"] = "the run ended before the fault and the recovery both happened"
+    return result
+
+
+def share_table(result: dict[str, Any]) -> str:
+    """The per-service share as printed at the end of a run."""
+    counts: dict[str, int] = result["share"]
+    total = sum(counts.values())
+    lines = [f"Share per storage instance ({result['scenario']}, {total} successful responses):"]
+    if not total:
+        return "\n".join([*lines, f"  none: does a gateway answer at {result['host']}?"])
+    for instance, count in counts.items():
+        lines.append(f"  {instance:<20} {count:>8}  {100.0 * count / total:5.1f}%")
+    missing = result["expected_instances"] - len(counts)
+    if missing > 0:
+        lines.append(f"  ({missing} of {result['expected_instances']} instances served nothing)")
+    deviation = result["share_max_deviation_pp"]
+    if deviation is not None:
+        lines.append(f"  max deviation from an even share: {deviation:.1f} percentage points")
+    return "\n".join(lines)
