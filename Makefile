@@ -41,7 +41,7 @@ docker-check:
 base-image: docker-check ## Build the local Debian base image (debootstrap; root). FORCE=1 rebuilds
 	scripts/build-base-image.sh
 
-wheels: ## Download the services' pinned requirements as wheels into .cache/wheels
+wheels: venv ## Download the services' pinned requirements as wheels into .cache/wheels
 	PYTHON=$(PYTHON) scripts/download-wheels.sh
 
 images: docker-check wheels ## Build the storage, gateway and nginx images (BASE_IMAGE=... to choose the base)
