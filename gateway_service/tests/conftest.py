@@ -6,10 +6,17 @@ import pytest
 
 from gateway_service.app import Gateway, create_app
 from gateway_service.logs import EventLog
-from gateway_service.settings import StorageURL, load_settings
+from gateway_service.settings import GatewaySettings, StorageURL, load_settings
 from gateway_service.tests.fakes import FakeClock, FakeStorage
 
 STORAGES = "http://storage1:8000,http://storage2:8000,http://storage3:8000"
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests pass their settings explicitly; the caller's environment must not leak into them.
+    for name in GatewaySettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
 
 
 @pytest.fixture
