@@ -1,9 +1,9 @@
 """The hot path: `GET /data` (and `HEAD`), proxied round-robin with retries.
 
 A raw ASGI callable rather than a FastAPI route: routing, dependency injection and response
-classes cost more CPU than the whole proxying (README, "Performance"). Per request this does one
-pass over the headers, one round-robin plan, one upstream exchange, two ASGI sends and one log
-line; counters are plain ints read by /metrics at scrape time.
+classes cost more CPU than the whole proxying (docs/performance.md). Per request this does one
+pass over the headers, a round-robin pick per attempt, one upstream exchange, two ASGI sends and
+one log line; counters are plain ints read by /metrics at scrape time.
 """
 
 import time
