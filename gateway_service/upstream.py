@@ -1,7 +1,7 @@
 """A minimal pooled HTTP/1.1 client for talking to storage services.
 
 The gateway's hot path is one small GET per request. httpx costs about 1 ms of CPU per request
-here (its pool's expiry bookkeeping dominates; see README, "Performance"), so the gateway speaks
+here (its pool's expiry bookkeeping dominates; see docs/performance.md), so the gateway speaks
 HTTP/1.1 itself over asyncio protocols and parses responses with httptools, the parser uvicorn
 already uses. It handles exactly what a reverse proxy needs: keep-alive connections per backend,
 connect and read timeouts, Content-Length and chunked bodies, and a clear error class per failure.
@@ -88,6 +88,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         waiter = self._waiter
         if waiter is None or waiter.done():
+            self.close()  # a response nobody asked for: this connection can't be trusted
             return
         status = self.parser.get_status_code()
         if not self.parser.should_keep_alive():

@@ -192,3 +192,24 @@ async def test_against_the_real_storage_service() -> None:
         server.should_exit = True
         await serving
         sock.close()
+
+
+async def test_an_idle_connection_that_receives_an_unasked_response_is_not_reused(
+    servers: list[ScriptedServer],
+) -> None:
+    def chatty(server: ScriptedServer) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                try:
+                    await server.read_request(reader)
+                except asyncio.IncompleteReadError:
+                    return
+                writer.write(OK + OK)  # one answer too many
+
+        return handler
+
+    pool, server = await pool_for(servers, chatty)
+    assert (await pool.request(GET, 1.0, 1.0)).status == 200
+    assert (await pool.request(GET, 1.0, 1.0)).status == 200
+    assert server.connections == 2
+    pool.close()
