@@ -1,6 +1,6 @@
 """What one benchmark run does: load, pinning, durations and the gateways' shared settings."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 DEFAULT_TARGETS = ("direct", "gateway", "nginx", "haproxy")
@@ -56,23 +56,16 @@ class BenchSettings:
 
 def smoke_settings(base: BenchSettings) -> BenchSettings:
     """A few seconds per target, one round, every code path (for CI; it claims no timing)."""
-    return BenchSettings(
-        targets=base.targets,
+    return replace(
+        base,
         rounds=1,
         connections=min(base.connections, 8),
         wrk_threads=1,
         duration_s=2,
         latency_duration_s=1,
         warmup_s=1,
-        server_cpus=base.server_cpus,
-        client_cpus=base.client_cpus,
-        storage_count=base.storage_count,
-        data_bytes=base.data_bytes,
-        access_log=base.access_log,
-        failover=base.failover,
         failover_duration_s=4,
         outage_s=1.0,
         recovery_window_s=2.0,
         smoke=True,
-        gateway=base.gateway,
     )
