@@ -21,7 +21,7 @@ from gateway_service.health import HealthChecker
 from gateway_service.limits import headers_too_large
 from gateway_service.logs import EventLog
 from gateway_service.metrics import GatewayCollector, ProxyStats, render
-from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Send
+from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Send, log_request
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
@@ -119,14 +119,7 @@ class Gateway:
                 await self.api(scope, receive, send_with_id)
         finally:
             if self.settings.access_log:
-                self.log.event(
-                    "request",
-                    request_id=request_id.decode(),
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                )
+                log_request(self.log, scope, request_id, status, started)
 
     def _build_api(self) -> FastAPI:
         api = FastAPI(

@@ -9,7 +9,10 @@ MAX_HEADER_COUNT = 100
 MAX_HEADER_BYTES = 32 * 1024
 
 
+def over_limits(count: int, size: int) -> bool:
+    """True when `count` headers of `size` bytes (names + values) exceed either limit."""
+    return count > MAX_HEADER_COUNT or size > MAX_HEADER_BYTES
+
+
 def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
-    if len(headers) > MAX_HEADER_COUNT:
-        return True
-    return sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES
+    return over_limits(len(headers), sum(len(name) + len(value) for name, value in headers))

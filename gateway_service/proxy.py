@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway_service.backends import Backend, Balancer
 from gateway_service.clock import Clock
-from gateway_service.limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT
+from gateway_service.limits import over_limits
 from gateway_service.logs import EventLog
 from gateway_service.metrics import ProxyStats
 from gateway_service.request_id import HEADER as REQUEST_ID
@@ -80,7 +80,7 @@ class Proxy:
                 continue
             forwarded.append((name, value))
         request_id = accept_or_generate(client_id)
-        if size > MAX_HEADER_BYTES or len(headers) > MAX_HEADER_COUNT:
+        if over_limits(len(headers), size):
             await send_json(send, 431, TOO_LARGE, [(REQUEST_ID, request_id)])
             self._finish(scope, request_id, 431, None, [], started)
             return
@@ -106,18 +106,18 @@ class Proxy:
                 if response.status < 500:
                     backend.observe("success", time.perf_counter() - attempt_started)
                     self.balancer.record_success(backend)
-                    headers = [
+                    returned = [
                         (name, value)
                         for name, value in response.headers
                         if name.lower() not in _NOT_RETURNED
                     ]
-                    headers.append((b"content-length", str(len(response.body)).encode()))
-                    headers.append((REQUEST_ID, request_id))
+                    returned.append((b"content-length", str(len(response.body)).encode()))
+                    returned.append((REQUEST_ID, request_id))
                     await send(
                         {
                             "type": "http.response.start",
                             "status": response.status,
-                            "headers": headers,
+                            "headers": returned,
                         }
                     )
                     await send({"type": "http.response.body", "body": response.body})
@@ -151,16 +151,23 @@ class Proxy:
         started: float,
     ) -> None:
         self.stats.count_response(status)
-        if not self.access_log:
-            return
-        fields: dict[str, Any] = {
-            "request_id": request_id.decode(),
-            "method": scope["method"],
-            "path": scope["path"],
-            "status": status,
-            "backend": backend.url if backend is not None else None,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-        }
-        if failures:
-            fields["failed"] = failures
-        self.log.event("request", **fields)
+        if self.access_log:
+            extra: dict[str, Any] = {"backend": backend.url if backend is not None else None}
+            if failures:
+                extra["failed"] = failures
+            log_request(self.log, scope, request_id, status, started, **extra)
+
+
+def log_request(
+    log: EventLog, scope: Scope, request_id: bytes, status: int, started: float, **extra: Any
+) -> None:
+    """The one access line per request, for proxied and non-proxied requests alike."""
+    log.event(
+        "request",
+        request_id=request_id.decode(),
+        method=scope["method"],
+        path=scope["path"],
+        status=status,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        **extra,
+    )
