@@ -40,7 +40,9 @@ StateDep = Annotated[FaultState, Depends(_state)]
 
 def create_app(settings: StorageSettings) -> FastAPI:
     """Build the storage app from explicit settings (tests pass their own)."""
-    app = FastAPI(title="storage service", version="0.1.0")
+    # No slash redirects: their Location is built from the client's Host header, and a
+    # trailing-slash path is simply not one of ours (404, as nginx answers).
+    app = FastAPI(title="storage service", version="0.1.0", redirect_slashes=False)
     app.state.faults = FaultState()
     body = build_body(settings.instance_name, settings.data_bytes)
     instance = settings.instance_name

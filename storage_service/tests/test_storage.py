@@ -47,6 +47,15 @@ class TestData:
             body = (await client.get("/data")).content
         assert size <= len(body) < size + 64
 
+    @pytest.mark.parametrize("path", ["/data/", "/health/", "/admin/fault/"])
+    async def test_a_trailing_slash_is_not_found_rather_than_redirected(
+        self, client: httpx.AsyncClient, path: str
+    ) -> None:
+        response = await client.get(path, headers={"host": "attacker.example"})
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not Found"}
+        assert "location" not in response.headers
+
     async def test_health_is_available_by_default(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/health")
         assert response.status_code == 200
