@@ -49,6 +49,8 @@ class HealthChecker:
                     request, self.timeout, self.timeout
                 )
             ok = response.status == 200
+            if response.stream is not None:
+                response.stream.close()  # a health answer that large is not read to its end
         except (UpstreamError, TimeoutError):
             ok = False
         finished = self.clock()
