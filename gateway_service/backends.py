@@ -82,7 +82,11 @@ class Balancer:
 
         Every attempt, first or retry, takes the next turn of the one shared rotation (as nginx
         does), so when a service dies under load its in-flight requests are retried across all
-        the survivors rather than piling onto the one listed after it."""
+        the survivors rather than piling onto the one listed after it.
+
+        When no backend at all is in rotation, each is tried anyway (Envoy's panic mode; nginx
+        resets its failure counts then): health state is a guess, and a guess that every
+        service is down must not keep a recovered one idle for `FAIL_TIMEOUT`."""
         backends = self.backends
         count = len(backends)
         start = self._next
@@ -92,6 +96,14 @@ class Balancer:
             if backend.available(now) and backend not in tried:
                 self._next = (index + 1) % count
                 return backend
+        if any(backend.available(now) for backend in backends):
+            return None  # the ones in rotation were tried; the others stay out
+        for step in range(count):
+            index = (start + step) % count
+            backend = backends[index]
+            if backend not in tried:
+                self._next = (index + 1) % count
+                return backend
         return None
 
     def in_rotation(self, now: float) -> int:
@@ -99,10 +111,15 @@ class Balancer:
 
     # Passive health: outcomes of real requests.
 
-    def record_success(self, backend: Backend) -> None:
+    def record_success(self, backend: Backend, now: float) -> None:
         backend.requests_served += 1
         backend.consecutive_failures = 0
         backend.window_fails = 0
+        if backend.banned_until > now:
+            # Only a panic-mode attempt reaches a banned backend: it has proved itself.
+            backend.banned_until = 0.0
+            if backend.available(now):
+                self._notify(backend, True, "passive: a request succeeded")
 
     def record_failure(self, backend: Backend, now: float, reason: str) -> None:
         backend.consecutive_failures += 1

@@ -49,7 +49,7 @@ class TestPassive:
         lb = balancer(max_fails=2)
         backend = lb.backends[0]
         lb.record_failure(backend, now=100.0, reason="x")
-        lb.record_success(backend)
+        lb.record_success(backend, now=100.5)
         lb.record_failure(backend, now=101.0, reason="x")
         assert backend.available(101.0)
 
