@@ -1,7 +1,9 @@
-"""Gateway application: `uvicorn gateway_service.app:app`.
+"""Gateway application. Start it with `python -m gateway_service` (see __main__.py and server.py).
 
 `create_app(settings)` builds the ASGI app from explicit settings; the module attribute `app`
 builds it from the environment on first access, so importing this module never reads it.
+`uvicorn gateway_service.app:app` serves it too, but without the request-head deadline, the
+connection cap and the raised open-file limit that server.py adds.
 """
 
 import sys
@@ -11,16 +13,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from starlette.routing import Route
 
 from gateway_service.backends import Backend, Balancer, HealthPolicy
+from gateway_service.client_request import CLOSE, request_problem
 from gateway_service.clock import Clock
 from gateway_service.health import HealthChecker
 from gateway_service.limits import headers_too_large
 from gateway_service.logs import EventLog
 from gateway_service.metrics import GatewayCollector, ProxyStats, render
+from gateway_service.openapi import DATA_PATH
 from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Send, log_request
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
@@ -33,10 +37,6 @@ from gateway_service.upstream_protocol import Upstream
 UpstreamFactory = Callable[[StorageURL], Upstream]
 
 
-def _pool(storage: StorageURL) -> Upstream:
-    return ConnectionPool(storage.host, storage.port)
-
-
 class Gateway:
     """The ASGI app: `/data` goes straight to the proxy; everything else to a FastAPI app."""
 
@@ -44,7 +44,7 @@ class Gateway:
         self,
         settings: GatewaySettings,
         *,
-        upstream_factory: UpstreamFactory = _pool,
+        upstream_factory: UpstreamFactory | None = None,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         log: EventLog | None = None,
@@ -62,6 +62,8 @@ class Gateway:
             ),
             on_change=self._log_state_change,
         )
+        if upstream_factory is None:
+            upstream_factory = self._pool
         self.upstreams: dict[Backend, Upstream] = {
             backend: upstream_factory(backend.storage) for backend in self.balancer.backends
         }
@@ -73,6 +75,7 @@ class Gateway:
             self.log,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
+            client_timeout=settings.client_timeout,
             retry_after=settings.retry_after,
             access_log=settings.access_log,
             clock=clock,
@@ -88,6 +91,9 @@ class Gateway:
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(GatewayCollector(self.balancer, self.stats, clock))
         self.api = self._build_api()
+
+    def _pool(self, storage: StorageURL) -> Upstream:
+        return ConnectionPool(storage.host, storage.port, self.settings.response_buffer_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -113,7 +119,9 @@ class Gateway:
             await send(message)
 
         try:
-            if headers_too_large(scope["headers"]):
+            if (problem := request_problem(scope)) is not None:
+                await send_json(send_with_id, problem[0], {"detail": problem[1]}, [CLOSE])
+            elif headers_too_large(scope["headers"]):
                 await send_json(send_with_id, 431, TOO_LARGE, [])
             else:
                 await self.api(scope, receive, send_with_id)
@@ -127,6 +135,9 @@ class Gateway:
             version="0.1.0",
             lifespan=self._lifespan,
             description="Round-robin over storage services, with retries and health tracking.",
+            # No slash redirects: their Location is built from the client's Host header, and
+            # nginx's `location = /data` sends /data/ to its 404 like any unknown path.
+            redirect_slashes=False,
         )
 
         @api.get("/health")
@@ -139,14 +150,24 @@ class Gateway:
             """Every storage service's state, plus how many are in rotation."""
             return status_document(self.balancer, self.clock())
 
-        @api.get("/metrics")
+        @api.get("/metrics", response_class=PlainTextResponse)
         async def metrics() -> Response:
             """Prometheus metrics."""
             return Response(render(self.registry), media_type=CONTENT_TYPE_LATEST)
 
-        # Served by the proxy; listed here so /data shows in the OpenAPI docs and other methods
-        # get FastAPI's 405.
+        # Served by the proxy (Gateway.__call__ never hands GET or HEAD /data to this app); the
+        # route is here so that other methods get FastAPI's 405.
         api.router.routes.append(Route("/data", self.proxy, methods=["GET", "HEAD"]))
+
+        generate_openapi = api.openapi
+
+        def openapi() -> dict[str, Any]:
+            schema = generate_openapi()  # built once, then cached by FastAPI
+            schema["paths"].setdefault("/data", DATA_PATH)
+            return schema
+
+        # Replacing the method is FastAPI's documented way to extend the schema.
+        api.openapi = openapi  # type: ignore[method-assign]
         return api
 
     @asynccontextmanager

@@ -6,11 +6,13 @@ pass over the headers, a round-robin pick per attempt, one upstream exchange, tw
 one log line; counters are plain ints read by /metrics at scrape time.
 """
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from gateway_service.backends import Backend, Balancer
+from gateway_service.client_request import CLOSE, HOST, host_and_version_problem
 from gateway_service.clock import Clock
 from gateway_service.limits import over_limits
 from gateway_service.logs import EventLog
@@ -18,7 +20,7 @@ from gateway_service.metrics import ProxyStats
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
-from gateway_service.upstream import UpstreamError, build_request
+from gateway_service.upstream import UpstreamError, UpstreamResponse, build_request
 from gateway_service.upstream_protocol import Upstream
 
 Scope = MutableMapping[str, Any]
@@ -37,6 +39,26 @@ _NOT_FORWARDED = frozenset(
 TOO_LARGE = {"detail": "request header fields too large"}
 # uvicorn adds its own date and server headers; content-length is recomputed.
 _NOT_RETURNED = _NOT_FORWARDED | {b"date", b"server"}
+# Statuses whose responses have no body, so no content-length either (RFC 9110 8.6).
+_NO_BODY = frozenset({204, 304})
+
+
+def _returned(headers: list[tuple[bytes, bytes]], request_id: bytes) -> list[tuple[bytes, bytes]]:
+    """The storage service's end-to-end headers, and the request id."""
+    returned = [(name, value) for name, value in headers if name.lower() not in _NOT_RETURNED]
+    returned.append((REQUEST_ID, request_id))
+    return returned
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    # llhttp has checked it is one decimal number.
+    return next((value for name, value in headers if name.lower() == b"content-length"), None)
+
+
+async def _client_gone(receive: Receive) -> None:
+    """Returns when the client disconnects (or the response ends)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class Proxy:
@@ -49,6 +71,7 @@ class Proxy:
         *,
         connect_timeout: float,
         read_timeout: float,
+        client_timeout: float,
         retry_after: int,
         access_log: bool,
         clock: Clock = time.monotonic,
@@ -62,6 +85,7 @@ class Proxy:
         self.log = log
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.client_timeout = client_timeout
         self.retry_after = str(retry_after).encode()
         self.access_log = access_log
         self.clock = clock
@@ -71,15 +95,23 @@ class Proxy:
         client_id = None
         forwarded = []
         size = 0
+        hosts = 0
         headers = scope["headers"]
         for name, value in headers:
             size += len(name) + len(value)
             if name in _NOT_FORWARDED:
                 if name == REQUEST_ID:
                     client_id = value
+                elif name == HOST:
+                    hosts += 1
                 continue
             forwarded.append((name, value))
         request_id = accept_or_generate(client_id)
+        if (problem := host_and_version_problem(hosts, scope["http_version"])) is not None:
+            status, detail = problem
+            await send_json(send, status, {"detail": detail}, [CLOSE, (REQUEST_ID, request_id)])
+            self._finish(scope, request_id, status, None, [], started)
+            return
         if over_limits(len(headers), size):
             await send_json(send, 431, TOO_LARGE, [(REQUEST_ID, request_id)])
             self._finish(scope, request_id, 431, None, [], started)
@@ -104,25 +136,19 @@ class Proxy:
                 outcome, reason = error.kind, error.detail
             else:
                 if response.status < 500:
-                    backend.observe("success", time.perf_counter() - attempt_started)
-                    self.balancer.record_success(backend)
-                    returned = [
-                        (name, value)
-                        for name, value in response.headers
-                        if name.lower() not in _NOT_RETURNED
-                    ]
-                    returned.append((b"content-length", str(len(response.body)).encode()))
-                    returned.append((REQUEST_ID, request_id))
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": response.status,
-                            "headers": returned,
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": response.body})
-                    self._finish(scope, request_id, response.status, backend, failures, started)
+                    self.balancer.record_success(backend, self.clock())
+                    if response.stream is None:
+                        backend.observe("success", time.perf_counter() - attempt_started)
+                        await self._send_whole(send, response, request_id)
+                        self._finish(scope, request_id, response.status, backend, failures, started)
+                    else:
+                        await self._send_streamed(
+                            scope, receive, send, response, request_id, backend, attempt_started
+                        )
+                        self._finish(scope, request_id, response.status, backend, failures, started)
                     return
+                if response.stream is not None:
+                    response.stream.close()  # an error page is not worth reading
                 outcome, reason = "http_5xx", f"HTTP {response.status}"
             backend.observe(outcome, time.perf_counter() - attempt_started)
             self.balancer.record_failure(backend, self.clock(), reason)
@@ -132,12 +158,70 @@ class Proxy:
         await self._unavailable(send, request_id, failures)
         self._finish(scope, request_id, 503, None, failures, started)
 
+    async def _send_whole(self, send: Send, response: UpstreamResponse, request_id: bytes) -> None:
+        headers = _returned(response.headers, request_id)
+        if response.status not in _NO_BODY:
+            headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _send_streamed(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        response: UpstreamResponse,
+        request_id: bytes,
+        backend: Backend,
+        attempt_started: float,
+    ) -> None:
+        """Forward a body too large to buffer as it arrives. Bytes have reached the client, so
+        a failure now cannot be retried: the client connection is dropped unfinished (uvicorn
+        closes it when the app returns mid-response), never ended as if the body were whole."""
+        stream = response.stream
+        assert stream is not None
+        headers = _returned(response.headers, request_id)
+        length = _content_length(response.headers)
+        if length is not None:
+            headers.append((b"content-length", length))
+        # The client may go away mid-body; without this the rest would still be read upstream.
+        watcher = asyncio.ensure_future(_client_gone(receive))
+        watcher.add_done_callback(lambda _: stream.close())
+        outcome = "success"
+        try:
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.body", "body": b""})
+                return
+            chunk = response.body
+            while chunk:
+                async with asyncio.timeout(self.client_timeout):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                chunk = await stream.read()
+            await send({"type": "http.response.body", "body": b""})
+        except UpstreamError as error:
+            outcome = "aborted"
+            if not watcher.done():
+                self.balancer.record_failure(backend, self.clock(), error.detail)
+                self.log.event(
+                    "response_aborted", level="warning", request_id=request_id.decode(),
+                    backend=backend.url, reason=f"{error.kind}: {error.detail}",
+                )  # fmt: skip
+        except TimeoutError:
+            outcome = "aborted"
+            self.log.event(
+                "response_aborted", level="warning", request_id=request_id.decode(),
+                backend=backend.url, reason=f"client read nothing for {self.client_timeout:g} s",
+            )  # fmt: skip
+        finally:
+            watcher.cancel()
+            stream.close()
+            backend.observe(outcome, time.perf_counter() - attempt_started)
+
     async def _unavailable(self, send: Send, request_id: bytes, failures: list[str]) -> None:
-        if failures:
-            detail = f"no storage service could answer: {'; '.join(failures)}"
-        else:
-            total = len(self.balancer.backends)
-            detail = f"no storage service available: all {total} are out of rotation"
+        detail = f"no storage service could answer: {'; '.join(failures)}"
         headers = [(b"retry-after", self.retry_after), (REQUEST_ID, request_id)]
         await send_json(send, 503, {"detail": detail}, headers)
 

@@ -58,6 +58,11 @@ class GatewaySettings(BaseSettings):
     retry_after: Annotated[int, Field(ge=0, le=86400)] = 1
     log_format: Literal["auto", "json", "text"] = "auto"
     access_log: bool = True
+    # The proxy path: how much of a response is held, and how long a client may stall.
+    response_buffer_bytes: Annotated[int, Field(ge=4096, le=64 * 1024 * 1024)] = 64 * 1024
+    client_timeout: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    # None: derived from the open-file limit at start-up (see gateway_service/server.py).
+    max_connections: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("storage_services", mode="before")
     @classmethod

@@ -124,25 +124,41 @@ class TestAllDown:
         assert "http://storage1:8000: connection refused" in detail
         assert "http://storage3:8000: connection refused" in detail
 
-    async def test_503_without_trying_when_every_service_is_out_of_rotation(
+    async def test_every_service_is_tried_anyway_when_none_is_in_rotation(
         self, stack: Stack
     ) -> None:
+        """Panic mode: health state says all are down, but one answers, so the client gets it."""
         for backend in stack.gateway.balancer.backends:
             backend.active_up = False
+        stack.storage("storage1").behaviour = UpstreamError("connect_refused", "refused")
         response = await stack.client.get("/data")
-        assert response.status_code == 503
-        assert "all 3 are out of rotation" in response.json()["detail"]
-        assert all(s.data_requests == [] for s in stack.storages)
+        assert response.status_code == 200
+        assert response.json()["instance"] == "storage2"
 
-    async def test_service_resumes_when_the_passive_ban_expires(self, stack: Stack) -> None:
+    async def test_a_service_that_recovers_while_all_are_banned_serves_at_once(
+        self, stack: Stack
+    ) -> None:
         for storage in stack.storages:
             storage.behaviour = 500
-        assert (await stack.client.get("/data")).status_code == 503
+        response = await stack.client.get("/data")
+        assert response.status_code == 503
+        assert all(len(s.data_requests) == 1 for s in stack.storages)
         for storage in stack.storages:
             storage.behaviour = 200
-        assert (await stack.client.get("/data")).status_code == 503
-        stack.clock.advance(10.0)
-        assert sorted(await stack.instances(3)) == ["storage1", "storage2", "storage3"]
+        # No time passes: the passive bans of FAIL_TIMEOUT are all still running.
+        assert (await stack.client.get("/data")).status_code == 200
+        status = (await stack.client.get("/status")).json()
+        assert status["available"] == 1
+
+    async def test_banned_services_stay_out_while_another_is_in_rotation(
+        self, stack: Stack
+    ) -> None:
+        stack.storage("storage1").behaviour = 500
+        stack.storage("storage2").behaviour = 500
+        await stack.instances(2)  # each fails once, is banned, and the request goes on
+        stack.storage("storage1").behaviour = 200
+        stack.storage("storage2").behaviour = 200
+        assert await stack.instances(4) == ["storage3"] * 4
 
 
 class TestRequestId:
@@ -171,9 +187,10 @@ class TestRequestId:
         assert response.headers["x-request-id"] == "s-1"
 
     async def test_the_503_carries_the_id(self, stack: Stack) -> None:
-        for backend in stack.gateway.balancer.backends:
-            backend.active_up = False
+        for storage in stack.storages:
+            storage.behaviour = UpstreamError("connect_refused", "refused")
         response = await stack.client.get("/data", headers={"x-request-id": "down-1"})
+        assert response.status_code == 503
         assert response.headers["x-request-id"] == "down-1"
 
 
@@ -290,3 +307,52 @@ class TestHeaderLimits:
     async def test_ordinary_requests_after_a_rejected_one_still_work(self, stack: Stack) -> None:
         await stack.client.get("/data", headers={"x-big": "a" * 65536})
         assert (await stack.client.get("/data")).status_code == 200
+
+
+class TestTrailingSlash:
+    @pytest.mark.parametrize("path", ["/data/", "/status/", "/health/", "/metrics/"])
+    async def test_a_trailing_slash_is_404_json_not_a_redirect(
+        self, stack: Stack, path: str
+    ) -> None:
+        response = await stack.client.get(path, headers={"host": "attacker.example"})
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not Found"}
+        assert "location" not in response.headers
+        assert all(s.data_requests == [] for s in stack.storages)
+
+
+class TestOpenAPI:
+    async def test_data_is_documented_as_the_proxy_answers_it(self, stack: Stack) -> None:
+        document = (await stack.client.get("/openapi.json")).json()
+        data = document["paths"]["/data"]
+        assert list(data) == ["get"]
+        responses = data["get"]["responses"]
+        assert set(responses) >= {"200", "400", "431", "503"}
+        body = responses["200"]["content"]["application/json"]["schema"]
+        assert body["properties"]["instance"] == {"type": "string"}
+        assert body["properties"]["items"]["type"] == "array"
+        assert set(body["required"]) == {"instance", "items"}
+        unavailable = responses["503"]
+        assert "Retry-After" in unavailable["headers"]
+        detail = unavailable["content"]["application/json"]["schema"]
+        assert detail["properties"] == {"detail": {"type": "string"}}
+        for status in ("400", "431"):
+            assert responses[status]["content"]["application/json"]["schema"] == detail
+
+    async def test_the_other_paths_are_still_documented(self, stack: Stack) -> None:
+        first = (await stack.client.get("/openapi.json")).json()
+        again = (await stack.client.get("/openapi.json")).json()
+        assert first == again
+        assert set(first["paths"]) == {"/data", "/health", "/status", "/metrics"}
+
+    async def test_metrics_is_documented_as_text(self, stack: Stack) -> None:
+        document = (await stack.client.get("/openapi.json")).json()
+        content = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+        assert list(content) == ["text/plain"]
+        response = await stack.client.get("/metrics")
+        assert response.headers["content-type"].startswith("text/plain")
+
+    async def test_documenting_data_changed_nothing_about_serving_it(self, stack: Stack) -> None:
+        assert (await stack.client.get("/data")).json()["instance"] == "storage1"
+        assert stack.storage("storage1").data_requests
+        assert (await stack.client.post("/data")).status_code == 405
