@@ -1,0 +1,148 @@
+"""Both gateways as local processes, with the same settings, in front of the same upstream.
+
+Ours runs as `python -m gateway_service` (`ours_command`), nginx exactly as the benchmark runs
+it (bench/targets.py `start_nginx`: the project's config rendered by bench/nginx_config.py).
+Both read the settings by the same names (nginx through nginx/env.sh).
+
+The settings keep one case's failures from leaking into the next: no active health checks
+(`HEALTH_INTERVAL=0`) and a `MAX_FAILS` no case reaches, so a hostile answer never takes the
+upstream out of rotation for the cases after it.
+"""
+
+import contextlib
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bench.processes import Child, Children, free_port, http_get, wait_until
+from bench.settings import BenchSettings, GatewaySettings
+from bench.targets import StoragePool, gateway_env, start_nginx
+
+ROOT = Path(__file__).resolve().parents[2]
+# The gateway_service package that runs as "ours": this checkout's, or another build of it (to
+# check that the suite catches a bug, point this at a tree that has it).
+OURS_SOURCE = Path(os.environ.get("HOSTILE_OURS_SOURCE") or ROOT).resolve()
+NGINX_DIR = ROOT / "nginx"
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
+START_TIMEOUT_S = 30.0
+
+GATEWAYS = ("ours", "nginx")
+
+SETTINGS = GatewaySettings(
+    connect_timeout_s=1.0,
+    read_timeout_s=3.0,
+    max_fails=1_000_000,
+    fail_timeout_s=1,
+    health_interval_s=0.0,
+    health_timeout_s=1.0,
+)
+RESPONSE_BUFFER_BYTES = 64 * 1024
+"""Ours: how much of a response the gateway holds before it commits to it (its default)."""
+
+# What nginx does instead of what the case asks of ours, and why; the case checks what nginx
+# does, and the table marks the row as a declared difference.
+DECLARED: dict[str, dict[str, str]] = {
+    "nginx": {
+        "interim": "nginx 1.22 cannot proxy a 1xx: it takes the first one for the final "
+        "response and what follows for its body, so the client gets that 1xx only when "
+        "READ_TIMEOUT ends the exchange, and never the real answer; it never reuses that "
+        "upstream connection, so nothing leaks",
+        "unsolicited_101": "nginx relays a 101 Switching Protocols to a client that asked for "
+        "no upgrade, and drops the real answer",
+        "http09": "nginx takes a response without a valid status line for HTTP/0.9 and relays "
+        "its bytes raw, without retrying: the client gets no status line at all",
+        "status_out_of_range": "nginx relays a status outside 100..599 (600, 999) and its body; "
+        "RFC 9110 section 15 says to treat such a status as a 5xx, which ours is asked to do",
+        "ctl_relayed": "nginx relays header values holding control characters other than "
+        "NUL, CR and LF (RFC 9110 section 5.5 lets a recipient keep them), with their response",
+        "last_content_length": "nginx 1.22 accepts two different Content-Length values from an "
+        "upstream and frames the body by the last one",
+        "te_over_cl": "nginx accepts Content-Length together with Transfer-Encoding: chunked "
+        "from an upstream, frames by the chunking and drops Content-Length (RFC 9112 section "
+        "6.3 allows it); ours is asked to reject such a response",
+        "retry_after_head": "nginx sends the response head to the client as soon as it has "
+        "parsed it, so a body cut short cannot be retried: the client gets a truncated body, "
+        "never presented as complete",
+    },
+    "ours": {},
+}
+
+
+def ours_command(port: int) -> list[str]:
+    """How our gateway is started: the one place to change it."""
+    if (OURS_SOURCE / "gateway_service" / "__main__.py").exists():
+        return [sys.executable, "-m", "gateway_service", "--host", "127.0.0.1", "--port", str(port)]
+    return [
+        sys.executable, "-m", "uvicorn", "gateway_service.app:app",
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+
+
+def nginx_missing() -> str | None:
+    """Why nginx cannot run here, or None."""
+    if shutil.which("nginx") is None:
+        return "nginx is not installed (apt-get install nginx libnginx-mod-http-js)"
+    if not NJS_MODULE.exists():
+        return f"nginx's njs module is missing ({NJS_MODULE}; apt-get install libnginx-mod-http-js)"
+    return None
+
+
+@dataclass
+class Gateway:
+    name: str
+    port: int
+    child: Child
+
+    def declared(self, key: str) -> str | None:
+        """The declared difference `key` of this gateway, if it has one."""
+        return DECLARED.get(self.name, {}).get(key)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.child.log_path is None or not self.child.log_path.exists():
+            return ""
+        text = self.child.log_path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _env(upstream_ports: list[int]) -> dict[str, str]:
+    return {
+        **gateway_env(upstream_ports, SETTINGS),
+        "RESPONSE_BUFFER_BYTES": str(RESPONSE_BUFFER_BYTES),
+    }
+
+
+@contextlib.contextmanager
+def running(name: str, upstream_ports: list[int], log_dir: Path) -> Iterator[Gateway]:
+    """Gateway `name` in front of `upstream_ports`, serving; stopped (by pid) on the way out."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    kids = Children(log_dir)
+    try:
+        if name == "ours":
+            port = free_port()
+            child = kids.start(
+                "ours", ours_command(port), env=_env(upstream_ports), cwd=OURS_SOURCE
+            )
+        elif name == "nginx":
+            child, port = _start_nginx(kids, upstream_ports)
+        else:
+            raise ValueError(f"unknown gateway {name!r}")
+        wait_until(
+            f"{name} /health", lambda: http_get(port, "/health")[0] == 200, START_TIMEOUT_S, child
+        )
+        yield Gateway(name, port, child)
+    finally:
+        kids.stop_all()
+
+
+def _start_nginx(kids: Children, upstream_ports: list[int]) -> tuple[Child, int]:
+    bench = BenchSettings(server_cpus=None, gateway=SETTINGS)
+    # The bench's pool of storage services, pointed at the scripted upstream instead: start_nginx
+    # only reads its ports.
+    pool = StoragePool(kids, replace(bench, storage_count=0), ROOT)
+    pool.ports = list(upstream_ports)
+    target = start_nginx(kids, pool, bench, NGINX_DIR)
+    return target.root, target.port

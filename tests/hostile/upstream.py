@@ -1,0 +1,440 @@
+"""The scripted hostile upstream: raw asyncio sockets, one script per case.
+
+It runs in a background thread of the pytest process, on two loopback ports at once: each
+gateway lists both in STORAGE_SERVICES, so a request whose first attempt the script spoils is
+retried on the other listener and gets the good answer there.
+
+A request picks its script with the query string (`/data?case=NAME&...`; both gateways forward
+the query) and is known by its `X-Request-ID` (both gateways forward it, the same on every
+attempt). That gives the scripts two things:
+
+- the good body embeds the request id (`good_body`), so a response that reached the wrong
+  client is recognised as someone else's;
+- the upstream counts attempts per id, so a script can spoil the first attempt only.
+
+Connections are kept alive unless a script says otherwise, as a storage service would: the
+cross-talk bugs need a pooled connection to be reused.
+"""
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+IDLE_S = 30.0  # an idle keep-alive connection is closed after this
+BLOCK = 1024 * 1024
+_PAD = b"x" * 160
+POISON = b"POISON"
+
+
+def good_body(request_id: str) -> bytes:
+    """The one body a request may receive: it names the request."""
+    return (
+        b'{"id": "'
+        + request_id.encode()
+        + b'", "from": "hostile-upstream", "pad": "'
+        + _PAD
+        + b'"}'
+    )
+
+
+def response(
+    body: bytes,
+    *,
+    status: bytes = b"200 OK",
+    headers: tuple[bytes, ...] = (b"Content-Type: application/json",),
+) -> bytes:
+    head = [b"HTTP/1.1 " + status, *headers, b"Content-Length: %d" % len(body)]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+@functools.cache
+def _base_block() -> bytes:
+    seed = hashlib.sha256(b"hostile-upstream").digest()
+    return (seed * (BLOCK // len(seed) + 1))[:BLOCK]
+
+
+def pattern(size: int) -> Iterator[bytes]:
+    """`size` deterministic bytes in 1 MiB blocks; each block starts with its own number, so a
+    reordered, repeated or dropped block changes the hash."""
+    base = _base_block()
+    index = 0
+    sent = 0
+    while sent < size:
+        block = b"%016d" % index + base[16:]
+        block = block[: size - sent]
+        yield block
+        sent += len(block)
+        index += 1
+
+
+@functools.cache
+def pattern_digest(size: int) -> str:
+    digest = hashlib.sha256()
+    for block in pattern(size):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+INTERIM = {
+    100: b"HTTP/1.1 100 Continue\r\n\r\n",
+    102: b"HTTP/1.1 102 Processing\r\n\r\n",
+    103: b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n",
+    101: b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+}
+
+
+@dataclass
+class Seen:
+    """One request as the upstream received it."""
+
+    listener: int
+    method: str
+    target: str
+    request_id: str
+    attempt: int
+    headers: list[tuple[bytes, bytes]]
+
+
+class Exchange:
+    """What a script gets: the request, its attempt number, and the connection to answer on."""
+
+    def __init__(self, writer: asyncio.StreamWriter, seen: Seen, params: dict[str, str]) -> None:
+        self.writer = writer
+        self.seen = seen
+        self.params = params
+
+    @property
+    def request_id(self) -> str:
+        return self.seen.request_id
+
+    @property
+    def first(self) -> bool:
+        return self.seen.attempt == 1
+
+    def spoil(self) -> bool:
+        """Whether this attempt gets the bad answer: `on=all`, or the first attempt only."""
+        return self.params.get("on", "first") == "all" or self.first
+
+    def number(self, name: str, default: int) -> int:
+        return int(self.params.get(name, default))
+
+    def good(self) -> bytes:
+        return response(good_body(self.request_id))
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def pause(self, name: str = "gap_ms", default_ms: int = 50) -> None:
+        await asyncio.sleep(self.number(name, default_ms) / 1000)
+
+
+Script = Callable[[Exchange], Awaitable[bool]]  # True: keep the connection for the next request
+SCRIPTS: dict[str, Script] = {}
+
+
+def script(name: str) -> Callable[[Script], Script]:
+    def register(function: Script) -> Script:
+        SCRIPTS[name] = function
+        return function
+
+    return register
+
+
+@script("echo")
+async def _echo(x: Exchange) -> bool:
+    await x.send(x.good())
+    return True
+
+
+@script("interim")
+async def _interim(x: Exchange) -> bool:
+    """`codes=103,100`: each interim response in its own packet, `gap_ms` apart, then the 200."""
+    for code in x.params.get("codes", "103").split(","):
+        await x.send(INTERIM[int(code)])
+        await x.pause()
+    await x.send(x.good())
+    return True
+
+
+@script("switch101")
+async def _switch101(x: Exchange) -> bool:
+    """On the spoiled attempts a 101 nobody asked for, then (`gap_ms` later) the 200 as if the
+    101 were interim; the connection stays open."""
+    if x.spoil():
+        await x.send(INTERIM[101])
+        await x.pause()
+    await x.send(x.good())
+    return True
+
+
+@script("close_delimited")
+async def _close_delimited(x: Exchange) -> bool:
+    """No Content-Length, no chunking: the body ends when the connection does."""
+    version = x.params.get("version", "1.0")
+    head = [f"HTTP/{version} 200 OK".encode(), b"Content-Type: application/json"]
+    if version == "1.1":
+        head.append(b"Connection: close")
+    await x.send(b"\r\n".join(head) + b"\r\n\r\n")
+    await x.pause(default_ms=20)
+    await x.send(good_body(x.request_id))
+    return False
+
+
+@script("trailers")
+async def _trailers(x: Exchange) -> bool:
+    body = good_body(x.request_id)
+    await x.send(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"Trailer: Set-Cookie, Content-Type\r\n\r\n"
+        + chunk(body[:40])
+        + chunk(body[40:])
+        + b"0\r\nSet-Cookie: hijacked=1; Path=/\r\nContent-Type: text/html\r\n\r\n"
+    )
+    return True
+
+
+@script("huge_header")
+async def _huge_header(x: Exchange) -> bool:
+    """One header value of `mb` MiB, written a MiB at a time."""
+    body = good_body(x.request_id)
+    await x.send(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nX-Huge: " % len(body)
+    )
+    filler = b"a" * BLOCK
+    for _ in range(x.number("mb", 50)):
+        await x.send(filler)
+    await x.send(b"\r\n\r\n" + body)
+    return False
+
+
+@script("many_headers")
+async def _many_headers(x: Exchange) -> bool:
+    count = x.number("count", 1000)
+    headers = tuple(b"X-Header-%d: value-%d" % (i, i) for i in range(count))
+    await x.send(response(good_body(x.request_id), headers=headers))
+    return True
+
+
+@script("long_status")
+async def _long_status(x: Exchange) -> bool:
+    reason = b"O" * (x.number("kb", 100) * 1024)
+    await x.send(response(good_body(x.request_id), status=b"200 " + reason))
+    return True
+
+
+@script("big")
+async def _big(x: Exchange) -> bool:
+    """`size` bytes, `framing=length|chunked`; with `cut=N` the connection is closed after N
+    body bytes (and a pause of `pause_ms`) on the attempts `on` selects."""
+    size = x.number("size", BLOCK)
+    chunked = x.params.get("framing", "length") == "chunked"
+    cut = x.number("cut", -1) if "cut" in x.params and x.spoil() else -1
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % size
+    await x.send(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n" + framing + b"\r\n\r\n"
+    )
+    sent = 0
+    for block in pattern(size):
+        if 0 <= cut < sent + len(block):
+            part = block[: cut - sent]
+            await x.send(chunk(part) if chunked and part else part)
+            await x.pause("pause_ms", 0)
+            return False
+        await x.send(chunk(block) if chunked else block)
+        sent += len(block)
+    if chunked:
+        await x.send(b"0\r\n\r\n")
+    return True
+
+
+@script("no_body_status")
+async def _no_body_status(x: Exchange) -> bool:
+    """204 or 304: no body, no Content-Length (RFC 9110 8.6 forbids one on a 204)."""
+    if x.number("code", 204) == 204:
+        await x.send(b"HTTP/1.1 204 No Content\r\nX-Marker: kept\r\n\r\n")
+    else:
+        await x.send(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nX-Marker: kept\r\n\r\n')
+    return True
+
+
+def _bad_head(kind: str, request_id: str) -> bytes:
+    poison = POISON + b"-" + request_id.encode()
+    if kind == "garbage":
+        return b"HELLO FROM A BROKEN SERVER\r\n\r\n" + poison
+    if kind in ("600", "999"):
+        return response(poison, status=kind.encode() + b" Weird")
+    if kind == "nul":
+        return response(poison, headers=(b"X-Bad: a\x00b",))
+    if kind == "ctl":
+        return response(poison, headers=(b"X-Bad: a\x01b\x1bc\x7fd",))
+    if kind == "bare_cr":
+        return response(poison, headers=(b"X-Bad: a\rSet-Cookie: injected=1",))
+    if kind == "dup_cl":
+        return (
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n"
+                % (len(poison), len(poison) + 5)
+            )
+            + poison
+            + b"EXTRA"
+        )
+    if kind == "cl_te":
+        return (
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n"
+                % (len(poison) + 2)
+            )
+            + chunk(poison)
+            + b"0\r\n\r\n"
+        )
+    raise ValueError(f"unknown bad head {kind!r}")
+
+
+@script("bad_head")
+async def _bad(x: Exchange) -> bool:
+    """A malformed response (`kind=`) on the attempts `on` selects; the good one otherwise."""
+    if not x.spoil():
+        await x.send(x.good())
+        return True
+    kind = x.params["kind"]
+    await x.send(_bad_head(kind, x.request_id))
+    # Garbage ends with the connection; anything else leaves it open, as a broken server
+    # would: a gateway must not reuse it.
+    return kind != "garbage"
+
+
+@script("extra_response")
+async def _extra_response(x: Exchange) -> bool:
+    """The answer and a second response nobody asked for, on a connection that stays open for
+    the next request: in the same write (`gap_ms=0`), or `gap_ms` later."""
+    extra = response(good_body("UNSOLICITED-" + x.request_id))
+    gap_ms = x.number("gap_ms", 0)
+    if gap_ms == 0:
+        await x.send(x.good() + extra)
+    else:
+        await x.send(x.good())
+        await asyncio.sleep(gap_ms / 1000)
+        await x.send(extra)
+    return True
+
+
+@script("slow_head")
+async def _slow_head(x: Exchange) -> bool:
+    """The status line, then nothing for `delay_ms`, then the rest."""
+    await x.send(b"HTTP/1.1 200 OK\r\n")
+    await x.pause("delay_ms", 3000)
+    body = good_body(x.request_id)
+    await x.send(b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    return False
+
+
+class ScriptedUpstream:
+    """Both listeners and the thread their event loop runs in."""
+
+    def __init__(self, listeners: int = 2) -> None:
+        self.listeners = listeners
+        self.ports: list[int] = []
+        self.seen: list[Seen] = []
+        self._attempts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
+        self.ports = future.result(timeout=10)
+
+    async def _listen(self) -> list[int]:
+        ports = []
+        for listener in range(self.listeners):
+            server = await asyncio.start_server(
+                functools.partial(self._serve, listener), "127.0.0.1", 0
+            )
+            self._servers.append(server)
+            ports.append(server.sockets[0].getsockname()[1])
+        return ports
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            self._loop.close()
+            return
+        with contextlib.suppress(TimeoutError):
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
+
+    def attempts(self, request_id: str) -> int:
+        with self._lock:
+            return self._attempts[request_id]
+
+    def targets(self) -> list[str]:
+        with self._lock:
+            return [seen.target for seen in self.seen]
+
+    async def _serve(
+        self, listener: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            while await self._one(listener, reader, writer):
+                pass
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass
+        except (ConnectionError, OSError):
+            pass  # the gateway hung up on a hostile answer: that is its right
+        except asyncio.CancelledError:
+            pass  # the upstream is stopping; asyncio's server callback must not see it cancelled
+        finally:
+            self._tasks.discard(task)
+            writer.transport.abort()
+
+    async def _one(
+        self, listener: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_S)
+        lines = head[:-4].split(b"\r\n")
+        method, target, _ = lines[0].decode("latin-1").split(" ", 2)
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers.append((name.strip().lower(), value.strip()))
+        length = next((int(v) for n, v in headers if n == b"content-length" and v.isdigit()), 0)
+        if length:
+            await reader.readexactly(min(length, 1024 * 1024))
+        request_id = next((v.decode() for n, v in headers if n == b"x-request-id"), "")
+        with self._lock:
+            self._attempts[request_id] += 1
+            seen = Seen(listener, method, target, request_id, self._attempts[request_id], headers)
+            self.seen.append(seen)
+        query = parse_qs(urlsplit(target).query)
+        params = {name: values[-1] for name, values in query.items()}
+        run = SCRIPTS.get(params.get("case", "echo"), _echo)
+        return await run(Exchange(writer, seen, params))
