@@ -13,10 +13,11 @@ from typing import Any
 from bench.failover import failover
 from bench.machine import describe_machine
 from bench.measure import added_p50, medians, run_rounds
+from bench.memory import measure_memory
 from bench.nginx_config import NginxTemplateError
 from bench.processes import BenchError, children
 from bench.report import ratios, render_markdown
-from bench.settings import ALL_TARGETS, GATEWAYS, BenchSettings, smoke_settings
+from bench.settings import ALL_TARGETS, GATEWAYS, MIB, TARGETS, BenchSettings, smoke_settings
 from bench.targets import StoragePool, start_targets
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,10 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark our gateway against nginx and HAProxy (CPU per request, latency, "
-        "failover), all as local processes on 127.0.0.1.",
+        "failover, memory with large bodies), all as local processes on 127.0.0.1.",
+        epilog="targets (* in the default list; the others only when named):\n"
+        + "\n".join(f"  {'*' if t.default else ' '} {t.name:<16}{t.description}" for t in TARGETS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--smoke", action="store_true", help="a few seconds per target, one round (CI)")
     p.add_argument(
@@ -129,6 +133,27 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
         default=d.recovery_window_s,
         help="seconds counted after recovery",
     )
+    p.add_argument(
+        "--no-memory", action="store_true", help="skip the memory phase (large bodies, RSS)"
+    )
+    p.add_argument(
+        "--memory-clients",
+        type=_positive,
+        default=d.memory_clients,
+        help="concurrent clients fetching the large body",
+    )
+    p.add_argument(
+        "--memory-body-mib",
+        type=_positive,
+        default=d.memory_body_bytes // MIB,
+        help="size of the large body, MiB",
+    )
+    p.add_argument(
+        "--memory-deadline",
+        type=_seconds,
+        default=d.memory_deadline_s,
+        help="seconds after which a memory client gives up",
+    )
     p.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results" / "bench")
     p.add_argument(
         "--source-dir",
@@ -156,6 +181,10 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
         failover_duration_s=a.failover_duration,
         outage_s=a.outage,
         recovery_window_s=a.recovery_window,
+        memory=not a.no_memory,
+        memory_clients=a.memory_clients,
+        memory_body_bytes=a.memory_body_mib * MIB,
+        memory_deadline_s=a.memory_deadline,
     )
     return (smoke_settings(settings) if a.smoke else settings), a
 
@@ -177,6 +206,16 @@ def run(settings: BenchSettings, a: argparse.Namespace, started_at: str) -> dict
             for target in (t for t in targets if t.name in GATEWAYS):
                 log(f"failover drill: {target.name}")
                 drills[target.name] = failover(target, pool, settings).as_dict()
+        memory: dict[str, Any] = {}
+        gateways = [n for n in settings.targets if n in GATEWAYS]
+        if settings.memory and gateways:
+            log(
+                f"memory phase: {settings.memory_clients} clients x "
+                f"{settings.memory_body_bytes / MIB:g} MiB through {', '.join(gateways)}"
+            )
+            memory = measure_memory(
+                gateways, settings, a.source_dir, a.nginx_dir, Path(work) / "memory", log
+            )
         results = {
             "started_at": started_at,
             "settings": settings.as_dict(),
@@ -185,6 +224,7 @@ def run(settings: BenchSettings, a: argparse.Namespace, started_at: str) -> dict
             "medians": medians(samples),
             "added_p50_us": added_p50(samples),
             "failover": drills,
+            "memory": memory,
         }
     normalised: dict[str, Any] = json.loads(json.dumps(results))
     return normalised

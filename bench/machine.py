@@ -44,6 +44,7 @@ def describe_machine() -> dict[str, str | int]:
         "fastapi": _package("fastapi"),
         "httpx": _package("httpx"),
         "aiohttp": _package("aiohttp"),
+        "pyreqwest": _package("pyreqwest"),
         "nginx": _first_line(["nginx", "-v"]),
         "haproxy": _first_line(["haproxy", "-v"]),
         "wrk": _first_line(["wrk", "-v"]),

@@ -1,4 +1,4 @@
-"""CPU time of processes from /proc/PID/stat (Linux), summed over a process and its descendants."""
+"""CPU time (/proc/PID/stat) and resident memory (/proc/PID/status) of a process tree (Linux)."""
 
 import os
 from pathlib import Path
@@ -59,3 +59,38 @@ def cpu_seconds(pids: list[int], proc: Path = Path("/proc")) -> float:
         if text is not None:
             ticks += parse_cpu_ticks(text)
     return ticks / CLOCK_TICKS_PER_SECOND
+
+
+def parse_status_bytes(status_text: str, field: str) -> int | None:
+    """A `kB` field of /proc/PID/status (VmRSS, VmHWM, ...) in bytes; None if it is absent."""
+    prefix = f"{field}:"
+    for line in status_text.splitlines():
+        if line.startswith(prefix):
+            value, unit = line.split()[1:3]
+            if unit != "kB":
+                raise ValueError(f"unexpected {field} unit {unit!r}")
+            return int(value) * 1024
+    # Kernel threads and zombies have no Vm* lines.
+    return None
+
+
+def parse_vm_rss(status_text: str) -> int | None:
+    """Resident set size in bytes (`VmRSS:`)."""
+    return parse_status_bytes(status_text, "VmRSS")
+
+
+def status_bytes(pids: list[int], field: str, proc: Path = Path("/proc")) -> int:
+    """The sum of a /proc/PID/status field over these processes; a process that is gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            text = (proc / str(pid) / "status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += parse_status_bytes(text, field) or 0
+    return total
+
+
+def rss_bytes(pids: list[int], proc: Path = Path("/proc")) -> int:
+    """The sum of these processes' resident set sizes."""
+    return status_bytes(pids, "VmRSS", proc)

@@ -3,11 +3,54 @@
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-DEFAULT_TARGETS = ("direct", "gateway", "nginx", "haproxy")
-# `fastapi-httpx`: bench/baselines/fastapi_httpx.py, the textbook design, measured on request.
-ALL_TARGETS = (*DEFAULT_TARGETS, "fastapi-httpx")
-# The failover drills run against these; the baseline has no health checks to drill.
-GATEWAYS = ("gateway", "nginx", "haproxy")
+
+@dataclass(frozen=True)
+class TargetKind:
+    """One thing the bench can measure; TARGETS below is the only list of them."""
+
+    name: str
+    description: str
+    # In --targets' default list.
+    default: bool
+    # A gateway proper: the failover drills and the memory phase run against it.
+    gateway: bool
+    # A baseline: the ASGI app uvicorn serves (bench/baselines/), measured only when named.
+    app: str | None = None
+
+
+TARGETS = (
+    TargetKind("direct", "wrk straight to one storage service", default=True, gateway=False),
+    TargetKind("gateway", "our gateway (gateway_service/)", default=True, gateway=True),
+    TargetKind("nginx", "the project's nginx config (nginx/)", default=True, gateway=True),
+    TargetKind("haproxy", "HAProxy, bench/haproxy_config.py", default=True, gateway=True),
+    TargetKind(
+        "fastapi-httpx",
+        "baseline: FastAPI route + shared httpx.AsyncClient (the textbook design)",
+        default=False,
+        gateway=False,
+        app="bench.baselines.fastapi_httpx:app",
+    ),
+    TargetKind(
+        "asgi-aiohttp",
+        "baseline: plain ASGI proxy + shared aiohttp.ClientSession",
+        default=False,
+        gateway=False,
+        app="bench.baselines.asgi_aiohttp:app",
+    ),
+    TargetKind(
+        "asgi-pyreqwest",
+        "baseline: plain ASGI proxy + shared pyreqwest async Client",
+        default=False,
+        gateway=False,
+        app="bench.baselines.asgi_pyreqwest:app",
+    ),
+)
+TARGET_KINDS = {t.name: t for t in TARGETS}
+ALL_TARGETS = tuple(t.name for t in TARGETS)
+DEFAULT_TARGETS = tuple(t.name for t in TARGETS if t.default)
+# The failover drills and the memory phase run against these; baselines have no health checks.
+GATEWAYS = tuple(t.name for t in TARGETS if t.gateway)
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,6 +90,14 @@ class BenchSettings:
     failover_duration_s: int = 10
     outage_s: float = 3.0
     recovery_window_s: float = 12.0
+    # Memory phase: each gateway's RSS while `memory_clients` clients fetch a large body at once.
+    memory: bool = True
+    memory_clients: int = 5
+    memory_body_bytes: int = 100 * MIB
+    # Each client gives up after this long (what it got by then is reported).
+    memory_deadline_s: float = 60.0
+    # RSS "after" is read this long after the last client finished.
+    memory_after_s: float = 2.0
     smoke: bool = False
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
 
@@ -67,5 +118,8 @@ def smoke_settings(base: BenchSettings) -> BenchSettings:
         failover_duration_s=4,
         outage_s=1.0,
         recovery_window_s=2.0,
+        memory_clients=min(base.memory_clients, 2),
+        memory_body_bytes=min(base.memory_body_bytes, 20 * MIB),
+        memory_deadline_s=min(base.memory_deadline_s, 20.0),
         smoke=True,
     )

@@ -14,9 +14,11 @@ from bench.haproxy_config import render_haproxy
 from bench.nginx_config import main_directives, render
 from bench.processes import BenchError, Child, Children, free_port, http_get, pinned, wait_until
 from bench.procstat import descendants
-from bench.settings import BenchSettings, GatewaySettings
+from bench.settings import TARGET_KINDS, BenchSettings, GatewaySettings
 
 START_TIMEOUT_S = 30.0
+# Where the bench package itself is: its baselines and helper servers run from here.
+BENCH_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -53,23 +55,36 @@ def _instance(body: bytes) -> str:
 class StoragePool:
     """The storage services, each on a fixed port so they can be killed and started again."""
 
-    def __init__(self, kids: Children, settings: BenchSettings, source_dir: Path) -> None:
+    def __init__(
+        self,
+        kids: Children,
+        settings: BenchSettings,
+        source_dir: Path,
+        names: list[str] | None = None,
+    ) -> None:
         self._kids = kids
         self._settings = settings
         self._source_dir = source_dir
-        self.ports = [free_port() for _ in range(settings.storage_count)]
-        self.names = [f"storage{i}" for i in range(1, settings.storage_count + 1)]
+        self.names = names or [f"storage{i}" for i in range(1, settings.storage_count + 1)]
+        self.ports = [free_port() for _ in self.names]
         self._running: dict[int, Child] = {}
 
     def start(self, index: int) -> None:
-        port = self.ports[index]
-        command = _uvicorn("storage_service.app:app", port, ["--timeout-keep-alive", "75"])
+        command, env = self._launch(index)
         self._running[index] = self._kids.start(
             self.names[index],
             pinned(command, self._settings.server_cpus),
-            env={"INSTANCE_NAME": self.names[index], "DATA_BYTES": str(self._settings.data_bytes)},
+            env=env,
             cwd=self._source_dir,
         )
+
+    def _launch(self, index: int) -> tuple[list[str], dict[str, str]]:
+        """The command and environment of service `index`."""
+        command = _uvicorn(
+            "storage_service.app:app", self.ports[index], ["--timeout-keep-alive", "75"]
+        )
+        env = {"INSTANCE_NAME": self.names[index], "DATA_BYTES": str(self._settings.data_bytes)}
+        return command, env
 
     def start_missing(self) -> None:
         for index in range(len(self.ports)):
@@ -101,6 +116,24 @@ class StoragePool:
 
     def child(self, index: int) -> Child:
         return self._running[index]
+
+
+class BigBodyPool(StoragePool):
+    """The memory phase's upstream: one bench/bigbody.py server in the storage services' place.
+
+    A pool like the storage services', so every gateway's start function fronts it unchanged.
+    """
+
+    def __init__(self, kids: Children, settings: BenchSettings) -> None:
+        super().__init__(kids, settings, BENCH_ROOT, names=["bigbody"])
+
+    def _launch(self, index: int) -> tuple[list[str], dict[str, str]]:
+        command = [
+            sys.executable, "-m", "bench.bigbody",
+            "--port", str(self.ports[index]),
+            "--body-bytes", str(self._settings.memory_body_bytes),
+        ]  # fmt: skip
+        return command, {}
 
 
 def wait_serving_all(target: Target, names: list[str], timeout_s: float = START_TIMEOUT_S) -> float:
@@ -154,7 +187,10 @@ def start_gateway(
     port = free_port()
     child = kids.start(
         "gateway",
-        pinned(_uvicorn("gateway_service.app:app", port, []), settings.server_cpus),
+        pinned(
+            [sys.executable, "-m", "gateway_service", "--host", "127.0.0.1", "--port", str(port)],
+            settings.server_cpus,
+        ),
         env=gateway_env(pool.ports, settings.gateway),
         cwd=source_dir,
         output=_log_path(kids, "gateway", settings),
@@ -162,19 +198,19 @@ def start_gateway(
     return Target("gateway", port, child)
 
 
-def start_baseline(
-    kids: Children, pool: StoragePool, settings: BenchSettings, source_dir: Path
-) -> Target:
-    """The textbook FastAPI + httpx gateway, for the cost of the design the project left."""
+def start_baseline(kids: Children, pool: StoragePool, settings: BenchSettings, name: str) -> Target:
+    """A baseline of bench/baselines/ (settings.TARGETS names its app): round robin and retry."""
+    app = TARGET_KINDS[name].app
+    if app is None:
+        raise BenchError(f"{name} is not a baseline")
     port = free_port()
-    command = _uvicorn("bench.baselines.fastapi_httpx:app", port, [])
     child = kids.start(
-        "fastapi-httpx",
-        pinned(command, settings.server_cpus),
+        name,
+        pinned(_uvicorn(app, port, []), settings.server_cpus),
         env={"STORAGE_SERVICES": gateway_env(pool.ports, settings.gateway)["STORAGE_SERVICES"]},
-        cwd=source_dir,
+        cwd=BENCH_ROOT,
     )
-    return Target("fastapi-httpx", port, child)
+    return Target(name, port, child)
 
 
 def start_nginx(
@@ -229,22 +265,33 @@ def start_haproxy(kids: Children, pool: StoragePool, settings: BenchSettings) ->
     return Target("haproxy", port, child)
 
 
+def start_target(
+    name: str,
+    kids: Children,
+    pool: StoragePool,
+    settings: BenchSettings,
+    source_dir: Path,
+    nginx_dir: Path,
+) -> Target:
+    """Start one target (a name of settings.TARGETS) in front of `pool`'s services."""
+    if name == "direct":
+        return start_direct(pool)
+    if name == "gateway":
+        return start_gateway(kids, pool, settings, source_dir)
+    if name == "nginx":
+        return start_nginx(kids, pool, settings, nginx_dir)
+    if name == "haproxy":
+        return start_haproxy(kids, pool, settings)
+    return start_baseline(kids, pool, settings, name)
+
+
 def start_targets(
     kids: Children, pool: StoragePool, settings: BenchSettings, source_dir: Path, nginx_dir: Path
 ) -> list[Target]:
     """Start every target named in the settings and wait until each serves from every service."""
-    started: list[Target] = []
-    for name in settings.targets:
-        if name == "direct":
-            started.append(start_direct(pool))
-        elif name == "gateway":
-            started.append(start_gateway(kids, pool, settings, source_dir))
-        elif name == "nginx":
-            started.append(start_nginx(kids, pool, settings, nginx_dir))
-        elif name == "haproxy":
-            started.append(start_haproxy(kids, pool, settings))
-        elif name == "fastapi-httpx":
-            started.append(start_baseline(kids, pool, settings, source_dir))
+    started = [
+        start_target(name, kids, pool, settings, source_dir, nginx_dir) for name in settings.targets
+    ]
     for target in started:
         names = pool.names[:1] if target.name == "direct" else pool.names
         wait_serving_all(target, names)

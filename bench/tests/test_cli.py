@@ -3,6 +3,8 @@
 import pytest
 
 from bench.cli import parse_args
+from bench.settings import GATEWAYS, MIB, TARGETS
+from bench.targets import BENCH_ROOT
 
 
 def test_defaults_pin_servers_and_wrk_to_different_cpus() -> None:
@@ -37,3 +39,39 @@ def test_the_textbook_baseline_is_measured_only_when_asked_for() -> None:
     asked, _ = parse_args(["--targets", "gateway,nginx,fastapi-httpx"])
     assert "fastapi-httpx" not in default.targets
     assert asked.targets == ("gateway", "nginx", "fastapi-httpx")
+
+
+def test_the_client_baselines_are_measured_only_when_asked_for() -> None:
+    default, _ = parse_args([])
+    asked, _ = parse_args(["--targets", "gateway,nginx,asgi-aiohttp,asgi-pyreqwest"])
+    assert not {"asgi-aiohttp", "asgi-pyreqwest"} & set(default.targets)
+    assert asked.targets == ("gateway", "nginx", "asgi-aiohttp", "asgi-pyreqwest")
+
+
+def test_every_baseline_names_an_app_in_bench_baselines_and_gets_no_drills() -> None:
+    baselines = [t for t in TARGETS if t.app is not None]
+    assert {t.name for t in baselines} == {"fastapi-httpx", "asgi-aiohttp", "asgi-pyreqwest"}
+    for target in baselines:
+        module, _, attribute = target.app.partition(":")  # type: ignore[union-attr]
+        assert (BENCH_ROOT / (module.replace(".", "/") + ".py")).is_file()
+        assert attribute == "app"
+        assert not target.default
+    assert GATEWAYS == ("gateway", "nginx", "haproxy")
+
+
+def test_the_memory_phase_is_on_by_default_and_can_be_skipped_or_resized() -> None:
+    default, _ = parse_args([])
+    skipped, _ = parse_args(["--no-memory"])
+    resized, _ = parse_args(["--memory-clients", "3", "--memory-body-mib", "50"])
+    assert default.memory
+    assert not skipped.memory
+    assert (resized.memory_clients, resized.memory_body_bytes) == (3, 50 * MIB)
+
+
+def test_help_lists_every_target_with_its_description(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    out = capsys.readouterr().out
+    for target in TARGETS:
+        assert f"{target.name} " in out
+        assert target.description in out

@@ -10,6 +10,8 @@ from bench.procstat import (
     descendants,
     parse_cpu_ticks,
     parse_ppid,
+    parse_vm_rss,
+    rss_bytes,
 )
 
 
@@ -59,3 +61,31 @@ class TestProcessTree:
         proc = fake_proc(tmp_path, {10: ("nginx", 1, 100, 50), 11: ("nginx", 10, 30, 20)})
         expected = (150 + 50) / CLOCK_TICKS_PER_SECOND
         assert cpu_seconds([10, 11, 99], proc) == pytest.approx(expected)
+
+
+def status_text(name: str, rss_kb: int | None) -> str:
+    # An excerpt of /proc/PID/status (proc(5)); kernel threads have no VmRSS line.
+    lines = [f"Name:\t{name}", "State:\tS (sleeping)", "VmPeak:\t  999999 kB"]
+    if rss_kb is not None:
+        lines += [f"VmHWM:\t  {rss_kb * 2} kB", f"VmRSS:\t  {rss_kb} kB", "RssAnon:\t    100 kB"]
+    return "\n".join(lines) + "\n"
+
+
+class TestRss:
+    def test_vm_rss_is_read_in_bytes(self) -> None:
+        assert parse_vm_rss(status_text("nginx", 12_345)) == 12_345 * 1024
+
+    def test_other_rss_lines_are_not_taken_for_it(self) -> None:
+        # VmHWM (the high-water mark) and RssAnon come before/after it and must be ignored.
+        assert parse_vm_rss(status_text("python", 2_000)) == 2_000 * 1024
+
+    def test_a_process_without_vm_rss_has_none(self) -> None:
+        assert parse_vm_rss(status_text("kthreadd", None)) is None
+
+    def test_rss_is_summed_over_processes_and_a_vanished_one_counts_zero(
+        self, tmp_path: Path
+    ) -> None:
+        proc = fake_proc(tmp_path, {10: ("nginx", 1, 0, 0), 11: ("nginx", 10, 0, 0)})
+        (proc / "10" / "status").write_text(status_text("nginx", 3_000))
+        (proc / "11" / "status").write_text(status_text("nginx", 5_000))
+        assert rss_bytes([10, 11, 99], proc) == 8_000 * 1024

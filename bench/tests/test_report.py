@@ -3,12 +3,15 @@
 from typing import Any
 
 from bench.report import (
+    memory_rows,
     ratios,
     render_failover,
     render_figures,
     render_markdown,
+    render_memory,
     render_targets,
 )
+from bench.settings import MIB
 
 
 def sample_results(with_gateway: bool = True) -> dict[str, Any]:
@@ -36,8 +39,9 @@ def sample_results(with_gateway: bool = True) -> dict[str, Any]:
         "machine": {
             "nproc": 2, "cpu_model": "AMD EPYC", "kernel": "6.1", "python": "3.11.7",
             "uvicorn": "0.54.0", "uvloop": "0.23.0", "httptools": "0.9.0", "fastapi": "0.165.0",
-            "httpx": "0.28.1", "aiohttp": "not installed", "nginx": "nginx version: nginx/1.22.1",
-            "haproxy": "HAProxy version 2.6.12", "wrk": "wrk 4.1.0",
+            "httpx": "0.28.1", "aiohttp": "3.14.5", "pyreqwest": "0.15.1",
+            "nginx": "nginx version: nginx/1.22.1", "haproxy": "HAProxy version 2.6.12",
+            "wrk": "wrk 4.1.0",
         },
         "medians": medians,
         "added_p50_us": added,
@@ -131,7 +135,96 @@ class TestTargets:
         }
         assert "killed under load: 3, NOT met" in render_targets(results)
 
+    def test_without_direct_the_added_latency_is_not_checked_rather_than_failed(self) -> None:
+        results = sample_results()
+        results["added_p50_us"] = {}
+        text = render_targets(results)
+        assert "added p50 at most 3x nginx's: not measured in this run, not checked" in text
+        assert "CPU per request at most 3x nginx's: 3.00x, met" in text
+
     def test_without_nginx_in_the_run_nothing_is_claimed(self) -> None:
         results = sample_results()
         del results["medians"]["nginx"]
         assert render_targets(results).startswith("Targets: not checked")
+
+
+def memory_run(
+    baseline_mib: float, peak_mib: float, after_mib: float, received: list[int], **client: object
+) -> dict[str, Any]:
+    results = [
+        {"status": 200, "content_length": 100 * MIB, "bytes": n, "seconds": 1.5, "error": None,
+         **client}
+        for n in received
+    ]  # fmt: skip
+    complete = sum(r["status"] == 200 and r["error"] is None and r["bytes"] == 100 * MIB
+                   for r in results)  # fmt: skip
+    return {
+        "clients": len(received), "body_bytes": 100 * MIB, "baseline_rss": int(baseline_mib * MIB),
+        "peak_rss": int(peak_mib * MIB), "after_rss": int(after_mib * MIB),
+        "hwm_before": int(baseline_mib * MIB), "hwm_after": int(peak_mib * MIB), "after_s": 2.0,
+        "fetch_s": 3.0, "samples": 80, "results": results, "complete": complete,
+    }  # fmt: skip
+
+
+def with_memory() -> dict[str, Any]:
+    results = sample_results()
+    results["memory"] = {
+        "nginx": memory_run(12.0, 14.5, 12.5, [100 * MIB] * 5),
+        "gateway": memory_run(40.0, 640.0, 340.0, [100 * MIB] * 5),
+        "haproxy": memory_run(
+            8.0, 8.5, 8.0, [0, 0], status=503, error="IncompleteRead: 0 bytes read"
+        ),
+    }
+    return results
+
+
+class TestMemory:
+    def test_rows_follow_the_usual_gateway_order(self) -> None:
+        assert [row[0] for row in memory_rows(with_memory())] == ["gateway", "nginx", "haproxy"]
+
+    def test_a_row_shows_rss_in_mib_and_what_clients_got(self) -> None:
+        gateway = memory_rows(with_memory())[0]
+        assert gateway[1:6] == ["40.0", "640.0", "600.0", "340.0", "640.0"]
+        assert gateway[6] == "5/5"
+        assert gateway[7] == "5 x 104,857,600"
+        assert gateway[8] == "5 x 200"
+        assert gateway[9] == "none"
+
+    def test_short_bodies_and_errors_are_shown_per_client(self) -> None:
+        haproxy = memory_rows(with_memory())[2]
+        assert haproxy[6] == "0/2"
+        assert haproxy[7] == "2 x 0"
+        assert haproxy[8] == "2 x 503"
+        assert haproxy[9] == "2 x IncompleteRead: 0 bytes read"
+
+    def test_mixed_byte_counts_are_grouped_largest_first(self) -> None:
+        results = sample_results()
+        results["memory"] = {"nginx": memory_run(1, 2, 1, [50, 100 * MIB, 50])}
+        assert memory_rows(results)[0][7] == "1 x 104,857,600, 2 x 50"
+
+    def test_the_table_says_how_many_clients_fetched_how_much(self) -> None:
+        text = render_memory(with_memory())
+        assert "5 clients fetch a 104,857,600-byte body (100 MiB) at once" in text
+        assert "| RSS 2 s after |" in text
+
+    def test_nginx_spooling_to_disk_is_reported_from_its_log(self) -> None:
+        results = with_memory()
+        results["memory"]["nginx"]["temp_file_warnings"] = 5
+        assert 'buffered to a temporary file" 5 time(s)' in render_memory(results)
+        results["memory"]["nginx"]["temp_file_warnings"] = None
+        assert "not read (log to devnull)" in render_memory(results)
+
+    def test_a_run_without_the_memory_phase_says_so(self) -> None:
+        assert render_memory(sample_results()) == "(memory phase not run)"
+        assert "(memory phase not run)" in render_markdown(sample_results())
+
+
+def test_baselines_get_columns_after_the_gateways() -> None:
+    results = sample_results()
+    for name in ("asgi-pyreqwest", "asgi-aiohttp", "fastapi-httpx"):
+        results["medians"][name] = dict(results["medians"]["nginx"])
+        results["added_p50_us"][name] = 100.0
+    header = row(render_figures(results), "figure")
+    assert header[1:8] == [
+        "direct", "gateway", "nginx", "haproxy", "fastapi-httpx", "asgi-aiohttp", "asgi-pyreqwest"
+    ]  # fmt: skip
