@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,17 +60,29 @@ class TestOtherSettings:
     @pytest.mark.parametrize(
         ("name", "value"),
         [("read_timeout", "0"), ("connect_timeout", "abc"), ("max_fails", "0"),
-         ("health_rise", "-1"), ("log_format", "xml"), ("access_log", "maybe")],
+         ("health_rise", "-1"), ("log_format", "xml"), ("access_log", "maybe"),
+         ("client_timeout", "0"), ("client_timeout", "soon"), ("max_connections", "0"),
+         ("max_connections", ""), ("response_buffer_bytes", "1024"),
+         ("response_buffer_bytes", "1e12")],
     )  # fmt: skip
     def test_bad_values_are_refused(self, name: str, value: str) -> None:
         with pytest.raises(SettingsError, match=f"{name.upper()}={value!r}"):
             load_settings(storage_services="http://a", **{name: value})
 
 
-def test_uvicorn_start_with_bad_settings_exits_2_with_one_line_and_no_traceback() -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "gateway_service", "--port", "0"],
+        ["-m", "uvicorn", "gateway_service.app:app", "--port", "0"],
+    ],
+    ids=["python -m gateway_service", "uvicorn"],
+)
+def test_start_with_bad_settings_exits_2_with_one_line_and_no_traceback(command: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "gateway_service.app:app", "--port", "0"],
+        [sys.executable, *command],
         env={"STORAGE_SERVICES": "http://a:1,,http://b", "PATH": ""},
+        cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=60,
