@@ -2,7 +2,11 @@
 
 import asyncio
 import json
-from collections.abc import Callable
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import uvicorn
 
 from gateway_service.settings import StorageURL
 from gateway_service.upstream import UpstreamError, UpstreamResponse
@@ -80,3 +84,18 @@ async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(0.005)
+
+
+@asynccontextmanager
+async def serving(server: uvicorn.Server) -> AsyncIterator[int]:
+    """Run `server` in this event loop on a free 127.0.0.1 port until the block ends; the port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(lambda: server.started)
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

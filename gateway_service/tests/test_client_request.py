@@ -6,7 +6,6 @@ httpx always sends exactly one Host and an HTTP/1.1 request line.
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from gateway_service.client_request import host_and_version_problem, request_pro
 from gateway_service.logs import EventLog
 from gateway_service.settings import load_settings
 from gateway_service.tests.conftest import STORAGES, LogSink
-from gateway_service.tests.fakes import FakeStorage, eventually
+from gateway_service.tests.fakes import FakeStorage, serving
 
 
 class TestHostAndVersionProblem:
@@ -82,18 +81,9 @@ async def gateway_over_sockets() -> AsyncIterator[int]:
         upstream_factory=FakeStorage,
         log=EventLog(LogSink(), fmt="json"),  # type: ignore[arg-type]
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(gateway, http="httptools", log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started)
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serving(uvicorn.Server(config)) as port:
+        yield port
 
 
 async def exchange(port: int, raw: bytes) -> Answer:

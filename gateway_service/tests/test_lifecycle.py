@@ -1,7 +1,6 @@
 """The gateway's life as uvicorn runs it: start-up, serving over real sockets, graceful shutdown."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -15,7 +14,7 @@ from gateway_service.app import Gateway, create_app
 from gateway_service.logs import EventLog
 from gateway_service.settings import load_settings
 from gateway_service.tests.conftest import LogSink
-from gateway_service.tests.fakes import eventually
+from gateway_service.tests.fakes import eventually, serving
 from storage_service.app import create_app as create_storage
 from storage_service.settings import StorageSettings
 
@@ -23,20 +22,12 @@ pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
-async def serving(
+async def serving_app(
     app: ASGIApp, lifespan: Literal["on", "off"] = "on"
 ) -> AsyncIterator[uvicorn.Server]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started)
+    async with serving(server):
         yield server
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 def url(server: uvicorn.Server) -> str:
@@ -48,14 +39,14 @@ async def test_in_flight_requests_finish_on_shutdown_then_health_checks_stop() -
     storage_app = create_storage(
         StorageSettings(instance_name="slow-1", enable_fault_injection=True)
     )
-    async with serving(storage_app, lifespan="off") as storage:
+    async with serving_app(storage_app, lifespan="off") as storage:
         async with httpx.AsyncClient(base_url=url(storage)) as admin:
             await admin.put("/admin/fault", json={"mode": "slow", "delay_ms": 300})
         gateway: Gateway = create_app(
             load_settings(storage_services=url(storage), health_interval=0.1),
             log=EventLog(LogSink(), fmt="json"),  # type: ignore[arg-type]
         )
-        async with serving(gateway) as front, httpx.AsyncClient(base_url=url(front)) as client:
+        async with serving_app(gateway) as front, httpx.AsyncClient(base_url=url(front)) as client:
             await eventually(lambda: gateway.balancer.backends[0].last_checked is not None)
             pending = asyncio.create_task(client.get("/data"))
             await eventually(lambda: bool(front.server_state.tasks))

@@ -38,7 +38,7 @@ from gateway_service.server import (
 )
 from gateway_service.settings import load_settings
 from gateway_service.tests.conftest import LogSink
-from gateway_service.tests.fakes import FakeClock, eventually
+from gateway_service.tests.fakes import FakeClock, eventually, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 STORAGE = "http://storage1:8000,http://storage2:8000,http://storage3:8000"
@@ -270,20 +270,11 @@ class Held:
 @asynccontextmanager
 async def guarded(app: Held, guard: ConnectionGuard) -> AsyncIterator[int]:
     """uvicorn serving `app` through the guarded protocol; yields the port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
         app, http=protocol_class(guard), ws="none", lifespan="off", log_level="warning"
     )
-    server = GatewayServer(config, guard)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started)
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serving(GatewayServer(config, guard)) as port:
+        yield port
 
 
 async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

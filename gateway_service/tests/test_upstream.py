@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import uvicorn
 
-from gateway_service.tests.fakes import eventually
+from gateway_service.tests.fakes import eventually, serving
 from gateway_service.upstream import BodyStream, ConnectionPool, UpstreamError, build_request
 from storage_service.app import create_app as create_storage
 from storage_service.settings import StorageSettings
@@ -176,22 +176,13 @@ class TestFailures:
 
 async def test_against_the_real_storage_service() -> None:
     settings = StorageSettings(instance_name="real-1")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(create_storage(settings), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started)
-        pool = ConnectionPool("127.0.0.1", sock.getsockname()[1])
+    async with serving(uvicorn.Server(config)) as port:
+        pool = ConnectionPool("127.0.0.1", port)
         response = await pool.request(GET, 1.0, 1.0)
         assert response.status == 200
         assert b'"instance":"real-1"' in response.body
         pool.close()
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
 
 
 async def test_an_idle_connection_that_receives_an_unasked_response_is_not_reused(
