@@ -123,6 +123,11 @@ GATEWAYS: tuple[GatewaySpec, ...] = (
                 "nginx's parser accepts a header line without a colon as an empty-valued field "
                 "and forwards it (`NoColonHere: `) instead of answering 400"
             ),
+            "first-back-after-outage": (
+                "nginx keeps every server it marked failed out for fail_timeout, even when all "
+                "are marked; the first one back serves only once that has passed (it resets the "
+                "marks itself only for an upstream of one server)"
+            ),
         },
     ),
 )
