@@ -158,6 +158,48 @@ class ConnectionGuard:
         connection.close()
 
 
+class HeadWithBody:
+    """A response's transport that sends the head together with the first body write.
+
+    uvicorn writes a response's head and its body in two `transport.write` calls, and uvloop
+    sends each at once: two system calls per response where one does, the dearest part of a
+    small proxied response. The head is held until the body's first write (in the same step of
+    the event loop for every response this gateway sends), and flushed on the next loop
+    iteration in any case, so a response whose body comes later still gets its head at once.
+    """
+
+    __slots__ = ("_head", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = b""  # b"": nothing written yet; None: the head went out
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is None:
+            self._transport.write(data)
+        elif head:
+            self._head = None
+            self._transport.write(head + data)
+        else:
+            self._head = data
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        head = self._head
+        if head:
+            self._head = None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, reporting to a ConnectionGuard (see `protocol_class`)."""
 
@@ -186,6 +228,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._waiting.pop(self, None)
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_response_complete(self) -> None:
         # A pipelined request already has its head; the base class starts it now.
@@ -250,6 +295,9 @@ def build_server(gateway: Gateway, host: str, port: int) -> GatewayServer:
         ws="none",
         lifespan="on",
         access_log=False,  # the gateway writes its own access lines (ACCESS_LOG)
+        # The gateway uses neither the client's address nor its scheme, so X-Forwarded-* from
+        # whoever connects need no middleware on every request.
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return GatewayServer(config, guard)

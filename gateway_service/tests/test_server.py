@@ -31,6 +31,7 @@ from gateway_service.server import (
     ConnectionGuard,
     GatewayServer,
     GuardedHttpToolsProtocol,
+    HeadWithBody,
     build_server,
     connection_cap,
     protocol_class,
@@ -508,6 +509,65 @@ def short_deadline_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with process(gateway_command(port), env, log) as child:
         start_serving(child, port, log)
         yield port
+
+
+class RecordingTransport:
+    """Keeps every write as one item, as the kernel would see each send."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+@pytest.mark.anyio
+class TestHeadWithBody:
+    async def test_the_head_and_the_first_body_write_go_out_as_one(self) -> None:
+        transport = RecordingTransport()
+        held = HeadWithBody(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        held.write(b"HEAD")
+        held.write(b"body1")
+        held.write(b"body2")
+        await asyncio.sleep(0)  # the flush scheduled by the head finds nothing left to send
+        assert transport.writes == [b"HEADbody1", b"body2"]
+
+    async def test_a_head_without_a_body_in_the_same_step_still_goes_out_at_once(self) -> None:
+        transport = RecordingTransport()
+        held = HeadWithBody(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        held.write(b"HEAD")
+        assert transport.writes == []
+        await asyncio.sleep(0)
+        assert transport.writes == [b"HEAD"]
+        held.write(b"later")
+        assert transport.writes == [b"HEAD", b"later"]
+
+    async def test_closing_sends_a_held_head_first(self) -> None:
+        transport = RecordingTransport()
+        held = HeadWithBody(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        held.write(b"HEAD")
+        held.close()
+        assert (transport.writes, transport.closed) == ([b"HEAD"], True)
+
+    async def test_a_head_request_gets_its_head_over_real_sockets(self) -> None:
+        """A HEAD answer has no body write at all: its head must still go out."""
+        log = EventLog(LogSink())  # type: ignore[arg-type]
+        guard = ConnectionGuard(client_timeout=5, max_connections=10, log=log)
+        app = Held()
+        app.gate("head").set()
+        async with guarded(app, guard) as port:
+            reader, writer = await connect(port)
+            writer.write(b"HEAD /head HTTP/1.1\r\nhost: x\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 ")
+            writer.close()
 
 
 class TestStartCommand:
