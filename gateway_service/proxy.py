@@ -45,7 +45,19 @@ _NO_BODY = frozenset({204, 304})
 
 def _returned(headers: list[tuple[bytes, bytes]], request_id: bytes) -> list[tuple[bytes, bytes]]:
     """The storage service's end-to-end headers, and the request id."""
-    returned = [(name, value) for name, value in headers if name.lower() not in _NOT_RETURNED]
+    returned = []
+    nominated = None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in _NOT_RETURNED:
+            if lowered == b"connection":
+                nominated = value if nominated is None else nominated + b"," + value
+            continue
+        returned.append((name, value))
+    if nominated is not None:
+        # Fields the Connection header names are hop-by-hop too (RFC 9110 7.6.1).
+        hop = {token.strip().lower() for token in nominated.split(b",")}
+        returned = [(name, value) for name, value in returned if name.lower() not in hop]
     returned.append((REQUEST_ID, request_id))
     return returned
 

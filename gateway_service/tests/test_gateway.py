@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from gateway_service.proxy import _returned
 from gateway_service.tests.conftest import Stack, StackFactory
 from gateway_service.tests.fakes import eventually, header
 from gateway_service.upstream import UpstreamError
@@ -356,3 +357,17 @@ class TestOpenAPI:
         assert (await stack.client.get("/data")).json()["instance"] == "storage1"
         assert stack.storage("storage1").data_requests
         assert (await stack.client.post("/data")).status_code == 405
+
+
+class TestReturnedHeaders:
+    def test_fields_named_by_connection_are_hop_by_hop_and_dropped(self) -> None:
+        headers = [
+            (b"Connection", b"X-Hop, keep-alive"),
+            (b"connection", b"x-other"),
+            (b"X-Hop", b"1"),
+            (b"x-other", b"2"),
+            (b"Keep-Alive", b"timeout=5"),
+            (b"Transfer-Encoding", b"chunked"),
+            (b"x-kept", b"3"),
+        ]
+        assert _returned(headers, b"rid") == [(b"x-kept", b"3"), (b"x-request-id", b"rid")]
