@@ -60,8 +60,8 @@ deploy-nginx: images test-unit ## Build, unit-test and start nginx + 3 storage s
 test: venv images ## Run all tests: unit, and integration against the images (needs Docker)
 	$(PYTHON) -m pytest
 
-test-unit: venv ## Run the unit tests of both services
-	$(PYTHON) -m pytest gateway_service/tests storage_service/tests
+test-unit: venv ## Run the unit tests of both services (the slow differential test runs in `make test`)
+	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests
 
 test-integration: venv images ## Run the contract suite against both gateways in containers
 	$(PYTHON) -m pytest -m integration tests

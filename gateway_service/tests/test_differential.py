@@ -1,0 +1,592 @@
+"""Differential test: random well-formed and malformed upstream responses, sent to concurrent
+requests through the real gateway (create_app, its real ConnectionPool, a real uvicorn on
+127.0.0.1), compared with what the clients receive.
+
+One scripted upstream (upstream_fuzz.py) listens on two ports, both listed in STORAGE_SERVICES;
+it answers the n-th arrival of each X-Request-ID with that request's n-th scripted response, and
+embeds the id in every header value and body it produces. The invariants, each broken one raising
+its own exception class so that hypothesis shrinks and reports each separately:
+
+1. A client never receives bytes produced for another request (CrossTalk; SmuggledResponse when
+   they come from an unsolicited response the upstream sent after another request's answer).
+2. A well-formed response arrives byte-identical: status, body, end-to-end headers (hop-by-hop
+   ones, date, server and content-length aside; content-length, when sent, is the body's length,
+   and absent for 204/304); 1xx interim responses and trailers never show; it is not retried
+   (StatusMismatch, HeaderMismatch, BodyMismatch, InterimLeak, TrailerAsHeader,
+   HopByHopForwarded, FramingViolation, WellFormedRetried).
+3. A malformed response (or a 5xx) is a failed attempt, retried once on the other listener: the
+   client gets the retry's well-formed response byte-identical, or, when that fails too, the
+   gateway's 503 JSON with Retry-After (MalformedPassedThrough, RetryMismatch,
+   UnexpectedUnavailable, BadUnavailable, BrokenResponse). A body cut after more than the
+   response buffer was sent must reach the client as a broken response, never as a complete
+   shorter one (ShortBodyAsComplete).
+4. The gateway stays healthy: after each example GET /health answers 200 within a short bound and
+   a plain request still gets its response (Unhealthy); nothing waits forever (Hang).
+
+Each example starts a fresh upstream, gateway and uvicorn, so examples replay alike when
+hypothesis shrinks them. Environment: DIFFERENTIAL_EXAMPLES (number of examples, default 100),
+DIFFERENTIAL_LOOP=uvloop (run on uvloop, as production does), DIFFERENTIAL_RACY_EXTRA=1 (also send
+unsolicited responses a few ms after the real one; see upstream_fuzz.EXTRA_DELAYS). With CI set
+the examples are the same on every run.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from hypothesis import HealthCheck, given, note, settings
+
+from gateway_service.app import Gateway, create_app
+from gateway_service.logs import EventLog
+from gateway_service.settings import load_settings
+from gateway_service.tests.conftest import LogSink
+from gateway_service.tests.upstream_fuzz import (
+    HOP_BY_HOP,
+    HOP_MARK,
+    INTERIM_MARK,
+    NO_BODY,
+    NOT_COMPARED,
+    TRAILER_MARK,
+    Batch,
+    Broken,
+    CutMidStream,
+    Field,
+    Reply,
+    Script,
+    ScriptedUpstream,
+    Spec,
+    batches,
+    body_of,
+    expectations,
+    render,
+    succeeds,
+)
+
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "100"))
+RETRY_AFTER = 1
+EXAMPLE_TIMEOUT = 40.0  # seconds for one whole example, start-up and shutdown included
+HEALTH_WITHIN = 2.0
+NO_COOKIES = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+PLAIN = Reply(fields=(Field(b"Content-Type", b"text/plain; id="),), body_size=64, body_seed=7)
+
+
+class Violation(AssertionError):
+    """An invariant does not hold; the subclass says which."""
+
+
+class CrossTalk(Violation):
+    """1: a client received bytes produced for another request."""
+
+
+class SmuggledResponse(CrossTalk):
+    """1: the bytes came from an unsolicited response sent after another request's answer."""
+
+
+class StatusMismatch(Violation):
+    """2: the status differs from the upstream's."""
+
+
+class InterimLeak(Violation):
+    """2: a 1xx interim response, or its headers, reached the client."""
+
+
+class TrailerAsHeader(Violation):
+    """2: a trailer field reached the client as a header."""
+
+
+class HopByHopForwarded(Violation):
+    """2: a hop-by-hop field of the upstream reached the client."""
+
+
+class HeaderMismatch(Violation):
+    """2: the end-to-end headers differ from the upstream's."""
+
+
+class BodyMismatch(Violation):
+    """2: the body differs from the upstream's."""
+
+
+class FramingViolation(Violation):
+    """2: Content-Length disagrees with the body, or is sent with a 204/304."""
+
+
+class MalformedPassedThrough(Violation):
+    """3: a malformed (or 5xx) attempt's answer reached the client."""
+
+
+class WellFormedRetried(Violation):
+    """2: a well-formed response was taken for a failure and the request sent again."""
+
+
+class RetryMismatch(Violation):
+    """3: the upstream saw the wrong number of attempts, or a retry on the same listener."""
+
+
+class UnexpectedUnavailable(Violation):
+    """3: the gateway answered 503 where an attempt gave a well-formed response."""
+
+
+class BadUnavailable(Violation):
+    """3: the gateway's own 503 lacks its JSON body, Retry-After or X-Request-ID."""
+
+
+class BrokenResponse(Violation):
+    """3: the client saw a broken connection where a complete response was due."""
+
+
+class ShortBodyAsComplete(Violation):
+    """3: a body cut mid-stream reached the client as a complete response."""
+
+
+class Unhealthy(Violation):
+    """4: /health or a plain request failed after the example."""
+
+
+class GatewayRaised(Violation):
+    """4: an exception escaped the gateway's code (uvicorn or asyncio logged it)."""
+
+
+class Hang(Violation):
+    """4: something did not finish within its bound."""
+
+
+PRIORITY = (
+    CrossTalk,
+    SmuggledResponse,
+    ShortBodyAsComplete,
+    MalformedPassedThrough,
+    TrailerAsHeader,
+    HopByHopForwarded,
+    InterimLeak,
+    HeaderMismatch,
+    BodyMismatch,
+    StatusMismatch,
+    UnexpectedUnavailable,
+    WellFormedRetried,
+    RetryMismatch,
+    BadUnavailable,
+    BrokenResponse,
+    FramingViolation,
+    Unhealthy,
+    GatewayRaised,
+    Hang,
+)
+# Log lines that say an exception escaped: uvicorn's for the ASGI app, asyncio's for protocol
+# callbacks and tasks. ("ASGI callable returned without completing response" is the proxy
+# dropping a client connection on purpose, after a failure mid-body.)
+CRASHES = (
+    "uvicorn.error: Exception in ASGI application",
+    "asyncio: Fatal error",
+    "asyncio: Exception in callback",
+    "asyncio: Task exception was never retrieved",
+)
+
+
+# What a client received
+
+
+@dataclass
+class Received:
+    status: int | None
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    error: str | None = None  # the transport error that broke the response off
+    timed_out: bool = False
+
+    def summary(self) -> str:
+        head = f"status {self.status}, headers {self.headers!r:.1500}"
+        tail = f", error {self.error}" if self.error else ""
+        return f"{head}, body {len(self.body)} bytes {self.body[:200]!r}{tail}"
+
+
+async def fetch(client: httpx.AsyncClient, rid: bytes, delay: float = 0.0) -> Received:
+    if delay:
+        await asyncio.sleep(delay)
+    got = Received(None, [], b"")
+    chunks = []
+    try:
+        async with client.stream("GET", "/data", headers={"x-request-id": rid.decode()}) as r:
+            got.status, got.headers = r.status_code, list(r.headers.raw)
+            async for chunk in r.aiter_raw():  # raw: a Content-Encoding is not ours to decode
+                chunks.append(chunk)
+    except httpx.TransportError as error:
+        got.error = f"{type(error).__name__}: {error}"
+        got.timed_out = isinstance(error, httpx.TimeoutException)
+    got.body = b"".join(chunks)
+    return got
+
+
+# The checks
+
+
+def describe(spec: Spec) -> str:
+    if isinstance(spec, Broken):
+        return f"Broken {spec.kind}({spec.arg}) of [{describe(spec.base)}]"
+    if isinstance(spec, CutMidStream):
+        return f"CutMidStream after {spec.sent} bytes of [{describe(spec.base)}]"
+    parts = [f"{spec.status} HTTP/{spec.version.decode()} {spec.framing} body={spec.body_size}"]
+    if spec.chunks:
+        parts.append(f"chunks={list(spec.chunks)}")
+    if spec.trailers:
+        parts.append(f"trailers={len(spec.trailers)}")
+    if spec.interim:
+        parts.append(f"interim={[i.status for i in spec.interim]}")
+    if spec.close:
+        parts.append("close")
+    if spec.nominated:
+        parts.append("nominated-hop-by-hop")
+    if spec.extra is not None:
+        parts.append(f"extra-response-after={spec.extra}s")
+    parts.append(f"fields={len(spec.fields)}")
+    return " ".join(parts)
+
+
+def _grouped(headers: list[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
+    """Field values per lower-case name, in order, leaving out the ones not compared."""
+    grouped: dict[bytes, list[bytes]] = defaultdict(list)
+    for name, value in headers:
+        if name.lower() not in NOT_COMPARED:
+            grouped[name.lower()].append(value)
+    return dict(grouped)
+
+
+def _values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    return [v for n, v in headers if n.lower() == name]
+
+
+def is_gateway_503(got: Received) -> bool:
+    if got.status != 503:
+        return False
+    try:
+        document = json.loads(got.body)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and isinstance(document.get("detail"), str)
+
+
+def compare_head(reply: Reply, rid: bytes, got: Received, where: str) -> None:
+    """Invariant 2 for the status and headers."""
+    assert got.status is not None
+    if 100 <= got.status < 200 or any(v.startswith(INTERIM_MARK) for _, v in got.headers):
+        raise InterimLeak(f"{where}: expected status {reply.status}")
+    if got.status != reply.status:
+        raise StatusMismatch(f"{where}: expected status {reply.status}")
+    if any(v.startswith(TRAILER_MARK) for _, v in got.headers):
+        raise TrailerAsHeader(where)
+    for name, value in got.headers:
+        name = name.lower()
+        if (
+            value.startswith(HOP_MARK)
+            or name in HOP_BY_HOP - {b"connection", b"transfer-encoding"}
+            or (name == b"connection" and value.lower() != b"close")
+            or (name == b"transfer-encoding" and value.lower() != b"chunked")
+        ):
+            raise HopByHopForwarded(f"{where}: {name!r}: {value!r}")
+    expected = [(f.name, f.value(rid)) for f in reply.fields]
+    if _grouped(got.headers) != _grouped(expected):
+        raise HeaderMismatch(f"{where}: expected end-to-end headers {_grouped(expected)!r:.1500}")
+    if _values(got.headers, b"x-request-id") != [rid]:
+        raise HeaderMismatch(f"{where}: X-Request-ID is not exactly {rid!r}")
+
+
+def compare(reply: Reply, rid: bytes, got: Received, where: str) -> None:
+    """Invariant 2: `got` is `reply`, byte for byte, as the gateway must pass it on."""
+    compare_head(reply, rid, got, where)
+    body = body_of(reply, rid)
+    if got.body != body:
+        same = next(
+            (i for i, (a, b) in enumerate(zip(got.body, body, strict=False)) if a != b), None
+        )
+        raise BodyMismatch(
+            f"{where}: expected {len(body)} bytes, got {len(got.body)}; first difference at "
+            f"{same if same is not None else min(len(body), len(got.body))}"
+        )
+    lengths = _values(got.headers, b"content-length")
+    if reply.status in NO_BODY and lengths:
+        raise FramingViolation(f"{where}: content-length {lengths!r} on a {reply.status}")
+    if reply.status not in NO_BODY and lengths not in ([], [b"%d" % len(body)]):
+        raise FramingViolation(f"{where}: content-length {lengths!r} for {len(body)} bytes")
+
+
+def check(
+    rid: bytes, script: Script, got: Received, arrivals: list[int], others: list[bytes], log: str
+) -> None:
+    """Every invariant for one request."""
+    where = (
+        f"request {rid.decode()} [first attempt: {describe(script.first)}; "
+        f"retry: {describe(script.retry)}] upstream saw {len(arrivals)} attempt(s) on ports "
+        f"{arrivals}; client received {got.summary()}; gateway log: {log}"
+    )
+    blob = b"".join(n + b": " + v + b"\n" for n, v in got.headers) + got.body
+    leaked = [other for other in others if other in blob]
+    if any(b"smuggled <" + other in blob for other in leaked):
+        raise SmuggledResponse(f"{where}: contains the unsolicited response for {leaked!r}")
+    if leaked:
+        raise CrossTalk(f"{where}: contains bytes for {leaked!r}")
+    expected = expectations(script)
+    attempts = len(arrivals)
+    if attempts > 2 or (attempts == 2 and arrivals[0] == arrivals[1]):
+        raise RetryMismatch(f"{where}: expected one attempt per listener at most")
+    if got.timed_out:
+        raise Hang(f"{where}: the client timed out")
+    if got.error is not None:
+        cut = expected.incomplete.get(attempts)
+        if cut is None:
+            if _logged_interim(log):
+                # uvicorn sent the 1xx as the response; the client kept waiting for a final one.
+                raise InterimLeak(f"{where}: the gateway answered with a 1xx status")
+            raise BrokenResponse(where)
+        full = body_of(cut, rid)
+        if got.status is not None:  # the head came before the connection broke: it is exact
+            compare_head(cut, rid, got, where)
+            if _values(got.headers, b"content-length") not in ([], [b"%d" % len(full)]):
+                raise FramingViolation(f"{where}: content-length is not the whole body's")
+        if not full.startswith(got.body):
+            raise BodyMismatch(f"{where}: the partial body is not the start of the upstream's")
+        return
+    if is_gateway_503(got):
+        if attempts not in expected.unavailable:
+            if expected.exact or expected.incomplete:
+                raise UnexpectedUnavailable(where)
+            raise RetryMismatch(f"{where}: expected 503 after 2 attempts")
+        if _values(got.headers, b"retry-after") != [str(RETRY_AFTER).encode()]:
+            raise BadUnavailable(f"{where}: Retry-After is not exactly {RETRY_AFTER}")
+        if _values(got.headers, b"x-request-id") != [rid]:
+            raise BadUnavailable(f"{where}: X-Request-ID is not exactly {rid!r}")
+        return
+    reply = expected.exact.get(attempts)
+    if reply is not None:
+        compare(reply, rid, got, where)
+        return
+    cut = expected.incomplete.get(attempts)
+    if cut is not None and got.status == cut.status:
+        raise ShortBodyAsComplete(where)
+    if attempts == 2 and succeeds(script.first):
+        raise WellFormedRetried(where)
+    if (attempts == 1 and not succeeds(script.first)) or attempts == 2:
+        raise MalformedPassedThrough(where)
+    raise RetryMismatch(f"{where}: a failed first attempt was not retried")
+
+
+# One example: a fresh upstream, gateway and client
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[str]]:
+    """What uvicorn and asyncio log (exceptions in the app or in protocol callbacks)."""
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Keep(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "asyncio")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def request_ids(count: int) -> list[bytes]:
+    """Ids of one length, none inside another."""
+    return [b"req%02d-7f3a9c" % i for i in range(count)]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, told to stop by an event rather than noticing on its 0.1 s tick."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stop = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        await self.on_tick(0)  # sets the date and server headers
+        await self.stop.wait()
+
+
+async def exchange(batch: Batch) -> None:
+    rids = request_ids(len(batch.requests) + 1)
+    plain = rids.pop()
+    for rid, script in zip(rids, batch.requests, strict=True):
+        for attempt, spec in (("first", script.first), ("retry", script.retry)):
+            note(f"{rid.decode()} {attempt}: {describe(spec)}: {render(spec, rid).data[:300]!r}")
+    upstream = ScriptedUpstream(
+        {
+            **{rid: [s.first, s.retry] for rid, s in zip(rids, batch.requests, strict=True)},
+            plain: [PLAIN],
+        }
+    )
+    await upstream.start(listeners=2)
+    logs = LogSink()
+    gateway = create_app(
+        load_settings(
+            storage_services=",".join(f"http://127.0.0.1:{port}" for port in upstream.ports),
+            health_interval=0,  # the scripted upstream answers /data only
+            # A failed attempt must not take its listener out of rotation for the other
+            # requests: invariant 3 is about the retry within one request.
+            max_fails=1_000_000,
+            read_timeout=3.0,
+            retry_after=RETRY_AFTER,
+        ),
+        log=EventLog(logs, fmt="json"),  # type: ignore[arg-type]
+    )
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say so, and without
+    # it every small response written in two parts waits out a delayed ACK (40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        gateway,
+        http="httptools",
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        # A 1xx the gateway passes on leaves the client waiting for the final response until
+        # uvicorn drops the idle connection: 1 s rather than 5 keeps such examples short.
+        timeout_keep_alive=1,
+    )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    done: dict[bytes, Received] = {}
+    try:
+        with captured_logs() as errors:
+            async with asyncio.timeout(EXAMPLE_TIMEOUT):
+                while not server.started:
+                    if serving.done():
+                        serving.result()
+                    await asyncio.sleep(0.005)
+                base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+                limits = httpx.Limits(
+                    max_connections=batch.client_connections,
+                    max_keepalive_connections=batch.client_connections,
+                )
+                async with httpx.AsyncClient(
+                    base_url=base_url,
+                    limits=limits,
+                    timeout=10.0,
+                    cookies=NO_COOKIES,  # Set-Cookie values are random bytes: never send them
+                ) as client:
+
+                    async def one(rid: bytes, script: Script) -> None:
+                        done[rid] = await fetch(client, rid, script.delay)
+
+                    await asyncio.gather(
+                        *(one(r, s) for r, s in zip(rids, batch.requests, strict=True))
+                    )
+                    gateway.log.flush()
+                    violations: list[Violation] = []
+                    for rid, script in zip(rids, batch.requests, strict=True):
+                        others = [r for r in [*rids, plain] if r != rid]
+                        log = _log_for(logs, rid, errors)
+                        try:
+                            check(rid, script, done[rid], upstream.arrivals[rid], others, log)
+                        except Violation as violation:
+                            violations.append(violation)
+                    try:
+                        await _still_healthy(base_url, plain, rids, upstream, gateway, errors)
+                    except Violation as violation:
+                        violations.append(violation)
+                    crashes = [line for line in errors if line.startswith(CRASHES)]
+                    if crashes:
+                        violations.append(GatewayRaised(" | ".join(crashes)[:3000]))
+                    if violations:
+                        # One per example: the rarest kind, so a common one does not hide it.
+                        raise min(violations, key=lambda v: PRIORITY.index(type(v)))
+    except TimeoutError:
+        pending = [rid.decode() for rid in rids if rid not in done]
+        raise Hang(f"example not done within {EXAMPLE_TIMEOUT} s; pending: {pending}") from None
+    finally:
+        server.should_exit = True
+        server.stop.set()
+        try:
+            async with asyncio.timeout(15):
+                await serving
+        finally:
+            sock.close()
+            await upstream.close()
+
+
+async def _still_healthy(
+    base_url: str,
+    plain: bytes,
+    rids: list[bytes],
+    upstream: ScriptedUpstream,
+    gateway: Gateway,
+    errors: list[str],
+) -> None:
+    """Invariant 4, on a new client connection: the gateway, not the example's connections."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10.0, cookies=NO_COOKIES) as client:
+        try:
+            async with asyncio.timeout(HEALTH_WITHIN):
+                health = await client.get("/health")
+        except (TimeoutError, httpx.HTTPError) as error:
+            raise Unhealthy(f"GET /health: {type(error).__name__}: {error}") from None
+        if health.status_code != 200:
+            raise Unhealthy(f"GET /health answered {health.status_code}: {health.text:.300}")
+        try:
+            async with asyncio.timeout(HEALTH_WITHIN * 2):
+                got = await fetch(client, plain)
+        except TimeoutError:
+            raise Unhealthy("a plain request after the example did not finish") from None
+    try:
+        check(plain, Script(PLAIN, PLAIN), got, upstream.arrivals[plain], rids, "")
+    except CrossTalk:
+        raise
+    except Violation as error:
+        gateway.log.flush()
+        assert isinstance(gateway.log.stream, LogSink)
+        log = _log_for(gateway.log.stream, plain, errors)
+        raise Unhealthy(f"a plain request after the example: {error}; {log}") from None
+
+
+def _logged_interim(log: str) -> bool:
+    """The gateway's access line says it answered with a 1xx status."""
+    return any(f'"status":{code},' in log for code in range(100, 200))
+
+
+def _log_for(logs: LogSink, rid: bytes, errors: list[str]) -> str:
+    lines = [line for line in logs.text.splitlines() if rid.decode() in line]
+    return " | ".join([*lines, *errors])[:3000]
+
+
+def run(coroutine: Coroutine[Any, Any, None]) -> None:
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if os.environ.get("DIFFERENTIAL_LOOP") == "uvloop":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(coroutine)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=CI,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
+@given(batch=batches())
+def test_the_gateway_passes_on_exactly_what_the_upstream_sent(batch: Batch) -> None:
+    run(exchange(batch))
