@@ -119,13 +119,20 @@ def test_the_whole_report_states_settings_machine_and_versions() -> None:
 
 
 class TestTargets:
-    def test_a_ratio_of_exactly_three_meets_the_target(self) -> None:
-        assert "CPU per request at most 3x nginx's: 3.00x, met" in render_targets(sample_results())
-
-    def test_a_ratio_above_three_does_not(self) -> None:
+    def test_ratios_exactly_at_the_targets_meet_them(self) -> None:
         results = sample_results()
-        results["added_p50_us"]["gateway"] = 241.0
-        assert "added p50 at most 3x nginx's: 3.01x, NOT met" in render_targets(results)
+        results["medians"]["gateway"]["cpu_us_per_request"] = 70.0  # nginx: 28
+        results["added_p50_us"]["gateway"] = 120.0  # nginx: 80
+        text = render_targets(results)
+        assert "CPU per request at most 2.5x nginx's: 2.50x, met" in text
+        assert "added p50 at most 1.5x nginx's: 1.50x, met" in text
+
+    def test_ratios_above_the_targets_do_not(self) -> None:
+        results = sample_results()
+        results["added_p50_us"]["gateway"] = 121.0
+        text = render_targets(results)
+        assert "CPU per request at most 2.5x nginx's: 3.00x, NOT met" in text
+        assert "added p50 at most 1.5x nginx's: 1.51x, NOT met" in text
 
     def test_client_errors_during_the_kill_fail_the_target(self) -> None:
         results = sample_results()
@@ -139,8 +146,8 @@ class TestTargets:
         results = sample_results()
         results["added_p50_us"] = {}
         text = render_targets(results)
-        assert "added p50 at most 3x nginx's: not measured in this run, not checked" in text
-        assert "CPU per request at most 3x nginx's: 3.00x, met" in text
+        assert "added p50 at most 1.5x nginx's: not measured in this run, not checked" in text
+        assert "CPU per request at most 2.5x nginx's: 3.00x, NOT met" in text
 
     def test_without_nginx_in_the_run_nothing_is_claimed(self) -> None:
         results = sample_results()
