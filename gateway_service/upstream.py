@@ -39,6 +39,7 @@ IDLE_REUSE_SECONDS = 4.0
 # connection cap from the open-file limit.
 MAX_IDLE_PER_BACKEND = 32
 DEFAULT_BUFFER_LIMIT = 64 * 1024
+_HTTP_1 = frozenset({"1.1", "1.0"})
 
 
 class UpstreamError(Exception):
@@ -318,6 +319,11 @@ class _Connection(asyncio.Protocol):
             return
         if not 200 <= status <= 599:
             self._fail(exchange, "protocol_error", f"status {status} out of range")
+            return
+        if self.parser.get_http_version() not in _HTTP_1:
+            # llhttp reads "HTTP/2.0 200" as a status line; an HTTP/1.1 exchange cannot have it.
+            version = self.parser.get_http_version()
+            self._fail(exchange, "protocol_error", f"HTTP/{version} status line")
             return
         exchange.head(status)
 

@@ -292,6 +292,7 @@ class TestFraming:
         "bad",
         [
             b"HTTP/1.1 999 Nine\r\ncontent-length: 2\r\n\r\nok",
+            b"HTTP/2.0 200 OK\r\ncontent-length: 2\r\n\r\nok",
             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok",
             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\nok",
             b"HTTP/1.1 200 OK\r\nx: a\x00b\r\ncontent-length: 2\r\n\r\nok",

@@ -608,9 +608,12 @@ def cut_mid_stream(draw: st.DrawFn) -> CutMidStream:
 
 def specs(well_formed: int, malformed: int, cut: int) -> st.SearchStrategy[Spec]:
     """A response spec: well-formed, malformed or cut mid-stream, in these proportions."""
-    choices: list[st.SearchStrategy[Spec]] = [replies()] * well_formed
-    choices += [broken()] * malformed + [cut_mid_stream()] * cut
-    return st.one_of(choices)  # not flatmap: hypothesis shrinks one_of far better
+    # One strategy object per share: one_of drops repeats of the same object. (And one_of, not
+    # flatmap: hypothesis shrinks one_of far better.)
+    choices: list[st.SearchStrategy[Spec]] = [replies() for _ in range(well_formed)]
+    choices += [broken() for _ in range(malformed)]
+    choices += [cut_mid_stream() for _ in range(cut)]
+    return st.one_of(choices)
 
 
 @st.composite
