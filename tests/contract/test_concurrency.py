@@ -43,11 +43,12 @@ def test_no_client_error_and_fair_shares_when_a_service_dies_mid_burst(
 
         async def scenario() -> list[httpx.Response | BaseException]:
             burst = asyncio.create_task(_burst(stack.base_url, REQUESTS))
-            # Kill once storage2 holds a fair part of the burst (seen on the network).
+            # Kill once storage2 holds part of the burst (seen on the network), well before it
+            # answers: a tenth of the burst, because a busy CI box opens 200 connections slowly.
             await asyncio.to_thread(
                 wait_until,
-                lambda: len(seen.data_requests("storage2")) >= REQUESTS // 6,
-                timeout=DELAY_MS / 1000 * 0.8,
+                lambda: len(seen.data_requests("storage2")) >= REQUESTS // 10,
+                timeout=DELAY_MS / 1000 * 0.9,
                 interval=0.01,
                 what="storage2 to receive its share of the burst",
             )
