@@ -152,12 +152,11 @@ class Proxy:
                     if response.stream is None:
                         backend.observe("success", time.perf_counter() - attempt_started)
                         await self._send_whole(send, response, request_id)
-                        self._finish(scope, request_id, response.status, backend, failures, started)
                     else:
                         await self._send_streamed(
                             scope, receive, send, response, request_id, backend, attempt_started
                         )
-                        self._finish(scope, request_id, response.status, backend, failures, started)
+                    self._finish(scope, request_id, response.status, backend, failures, started)
                     return
                 if response.stream is not None:
                     response.stream.close()  # an error page is not worth reading
