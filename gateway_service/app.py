@@ -17,9 +17,11 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from starlette.routing import Route
 
-from gateway_service.backends import Backend, Balancer, HealthPolicy
+from gateway_service import __version__
+from gateway_service.backends import Backend, Balancer, HealthPolicy, Member
 from gateway_service.client_request import CLOSE, request_problem
 from gateway_service.clock import Clock
+from gateway_service.discovery import Discovery, Resolver, system_resolver
 from gateway_service.health import HealthChecker
 from gateway_service.limits import headers_too_large
 from gateway_service.logs import EventLog
@@ -29,12 +31,12 @@ from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Sen
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
-from gateway_service.settings import GatewaySettings, SettingsError, StorageURL, load_settings
+from gateway_service.settings import GatewaySettings, SettingsError, load_settings
 from gateway_service.status import status_document
 from gateway_service.upstream import ConnectionPool
 from gateway_service.upstream_protocol import Upstream
 
-UpstreamFactory = Callable[[StorageURL], Upstream]
+UpstreamFactory = Callable[[Backend], Upstream]
 
 
 class Gateway:
@@ -48,12 +50,16 @@ class Gateway:
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         log: EventLog | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.settings = settings
         self.log = log if log is not None else EventLog(fmt=settings.log_format)
         self.clock = clock
+        self.discovery = Discovery(
+            settings.storage_services, settings.discovery_interval, self.log, resolver
+        )
         self.balancer = Balancer(
-            settings.storage_services,
+            self.discovery.resolve_now(),
             HealthPolicy(
                 max_fails=settings.max_fails,
                 fail_timeout=settings.fail_timeout,
@@ -62,10 +68,10 @@ class Gateway:
             ),
             on_change=self._log_state_change,
         )
-        if upstream_factory is None:
-            upstream_factory = self._pool
+        self._upstream_factory = upstream_factory or self._pool
+        # Shared with the proxy and the health checker; `follow` keeps it current.
         self.upstreams: dict[Backend, Upstream] = {
-            backend: upstream_factory(backend.storage) for backend in self.balancer.backends
+            backend: self._upstream_factory(backend) for backend in self.balancer.backends
         }
         self.stats = ProxyStats()
         self.proxy = Proxy(
@@ -92,8 +98,27 @@ class Gateway:
         self.registry.register(GatewayCollector(self.balancer, self.stats, clock))
         self.api = self._build_api()
 
-    def _pool(self, storage: StorageURL) -> Upstream:
-        return ConnectionPool(storage.host, storage.port, self.settings.response_buffer_bytes)
+    def _pool(self, backend: Backend) -> Upstream:
+        return ConnectionPool(
+            backend.address, backend.storage.port, self.settings.response_buffer_bytes
+        )
+
+    def follow(self, members: list[Member]) -> None:
+        """Make the backends `members`: discovery found another set of addresses."""
+        added, removed = self.balancer.replace(members, on_probation=self.health.enabled)
+        for backend in removed:
+            self.health.forget(backend)
+            # Idle connections close now; those carrying a request close when it is done.
+            self.upstreams.pop(backend).close()
+        for backend in added:
+            self.upstreams[backend] = self._upstream_factory(backend)
+            self.health.watch(backend)
+        self.log.event(
+            "backends_changed",
+            added=[backend.label for backend in added],
+            removed=[backend.label for backend in removed],
+            total=len(self.balancer.backends),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -132,7 +157,7 @@ class Gateway:
     def _build_api(self) -> FastAPI:
         api = FastAPI(
             title="service_assembly gateway",
-            version="0.1.0",
+            version=__version__,
             lifespan=self._lifespan,
             description="Round-robin over storage services, with retries and health tracking.",
             # No slash redirects: their Location is built from the client's Host header, and
@@ -143,7 +168,7 @@ class Gateway:
         @api.get("/health")
         async def health() -> dict[str, str]:
             """The gateway's own liveness: 200 while it runs, whatever the storage services do."""
-            return {"status": "ok"}
+            return {"status": "ok", "version": __version__}
 
         @api.get("/status")
         async def status() -> dict[str, Any]:
@@ -177,13 +202,16 @@ class Gateway:
             "started",
             storage_services=[storage.url for storage in settings.storage_services],
             health_interval=settings.health_interval,
+            discovery_interval=settings.discovery_interval,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
         )
         self.health.start()
+        self.discovery.start(self.follow)
         try:
             yield
         finally:
+            await self.discovery.stop()
             await self.health.stop()
             for upstream in self.upstreams.values():
                 upstream.close()
@@ -195,6 +223,7 @@ class Gateway:
             "backend_up" if up else "backend_down",
             level="info" if up else "warning",
             backend=backend.url,
+            address=backend.address,
             reason=reason,
         )
 

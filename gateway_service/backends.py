@@ -1,6 +1,7 @@
 """What the gateway knows about each storage service, and the round-robin choice among them.
 
-A service is in rotation when the active checker has not taken it out (`HEALTH_FALL` bad probes
+A backend is one address of one `STORAGE_SERVICES` entry (gateway_service/discovery.py finds
+them). It is in rotation when the active checker has not taken it out (`HEALTH_FALL` bad probes
 in a row; `HEALTH_RISE` good ones bring it back) and it is not serving a passive ban (`MAX_FAILS`
 failed requests within `FAIL_TIMEOUT` take it out for `FAIL_TIMEOUT`, as in nginx). Everything
 here is synchronous and takes the time as an argument, so tests drive it without sleeping.
@@ -18,12 +19,17 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 @dataclass(eq=False, slots=True)
 class Backend:
-    """One storage service: its address, health state and counters."""
+    """One address of a storage service: where it is, its health state and counters."""
 
-    storage: StorageURL
-    index: int  # position in STORAGE_SERVICES
+    storage: StorageURL  # the STORAGE_SERVICES entry it came from
+    address: str  # what connections go to: an IP address, or the entry's host when not resolved
+    # The Host header sent to it: the name as the user wrote it, whatever the address.
+    host_header: bytes = field(init=False)
     # Health state.
     active_up: bool = True  # optimistic until a probe says otherwise, like nginx and HAProxy
+    # Found after start-up: out of rotation until its first good probe (Envoy's STRICT_DNS).
+    on_probation: bool = False
+    retired: bool = False  # no longer resolved: gets no new requests, and its changes go unsaid
     banned_until: float = 0.0  # monotonic time; a passive ban lasts until then
     probe_passes: int = 0
     probe_fails: int = 0
@@ -38,9 +44,19 @@ class Backend:
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
     latency_sum: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.host_header = self.storage.host_header.encode()
+
     @property
     def url(self) -> str:
         return self.storage.url
+
+    @property
+    def label(self) -> str:
+        """How logs and error messages name it: the entry's URL, and the address when resolved."""
+        if self.address == self.storage.host:
+            return self.storage.url
+        return f"{self.storage.url} ({self.address})"
 
     def available(self, now: float) -> bool:
         return self.active_up and now >= self.banned_until
@@ -61,6 +77,8 @@ class HealthPolicy:
 
 
 StateListener = Callable[[Backend, bool, str], None]
+# One backend to be: the entry it comes from and the address it resolved to.
+Member = tuple[StorageURL, str]
 
 
 class Balancer:
@@ -68,14 +86,48 @@ class Balancer:
 
     def __init__(
         self,
-        storages: tuple[StorageURL, ...],
+        storages: Sequence[StorageURL] | Sequence[Member],
         policy: HealthPolicy,
         on_change: StateListener | None = None,
     ) -> None:
-        self.backends = [Backend(storage, index) for index, storage in enumerate(storages)]
+        """`storages`: the backends to start with, in rotation order, each one (entry, address)
+        or an entry alone (its host is then the address). They start in rotation."""
+        self.backends = [
+            Backend(*member) if isinstance(member, tuple) else Backend(member, member.host)
+            for member in storages
+        ]
         self.policy = policy
         self._next = 0
         self._on_change = on_change
+
+    def replace(
+        self, members: Sequence[Member], *, on_probation: bool
+    ) -> tuple[list[Backend], list[Backend]]:
+        """Make the backends exactly `members`, in that order; return (added, removed).
+
+        Backends still listed keep their state and counters. New ones start out of rotation
+        until their first good probe when `on_probation` (no active checks: in at once). Removed
+        ones get no new requests; requests already on them finish. The rotation goes on from
+        the backend that was next, so a change does not restart it."""
+        current = {(backend.url, backend.address): backend for backend in self.backends}
+        upcoming = self.backends[self._next] if self.backends else None
+        backends, added = [], []
+        for storage, address in members:
+            backend = current.pop((storage.url, address), None)
+            if backend is None:
+                backend = Backend(storage, address, active_up=not on_probation)
+                backend.on_probation = on_probation
+                added.append(backend)
+            backends.append(backend)
+        removed = list(current.values())
+        for backend in removed:
+            backend.retired = True
+        self.backends = backends
+        if upcoming is not None and not upcoming.retired:
+            self._next = backends.index(upcoming)
+        else:
+            self._next = self._next % len(backends) if backends else 0
+        return added, removed
 
     def pick(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
         """The next backend in rotation that this request has not tried yet, or None.
@@ -101,7 +153,8 @@ class Balancer:
         for step in range(count):
             index = (start + step) % count
             backend = backends[index]
-            if backend not in tried:
+            # One on probation has never answered a probe: it may not even be listening yet.
+            if not backend.on_probation and backend not in tried:
                 self._next = (index + 1) % count
                 return backend
         return None
@@ -147,7 +200,11 @@ class Balancer:
             backend.probe_fails = 0
             backend.probe_passes += 1
             backend.consecutive_failures = 0
-            if not backend.active_up and backend.probe_passes >= policy.rise:
+            if backend.on_probation:
+                backend.on_probation = False
+                backend.active_up = True
+                self._notify(backend, True, "discovered: first good probe")
+            elif not backend.active_up and backend.probe_passes >= policy.rise:
                 backend.active_up = True
                 # The checker saw it die and come back: that outranks an older passive ban.
                 backend.banned_until = 0.0
@@ -169,5 +226,5 @@ class Balancer:
         return backend.probe_passes > 0
 
     def _notify(self, backend: Backend, up: bool, reason: str) -> None:
-        if self._on_change is not None:
+        if self._on_change is not None and not backend.retired:
             self._on_change(backend, up, reason)

@@ -36,12 +36,12 @@ class HealthChecker:
         self.clock = clock
         self.wall_clock = wall_clock
         self.sleep = sleep
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[Backend, asyncio.Task[None]] = {}
 
     async def probe(self, backend: Backend) -> bool:
         """Probe one backend once and record the result; True when it answered 200."""
         started = self.clock()
-        request = b"GET /health HTTP/1.1\r\nhost: " + backend.storage.host_header.encode()
+        request = b"GET /health HTTP/1.1\r\nhost: " + backend.host_header
         request += b"\r\nuser-agent: service-assembly-gateway-health\r\n\r\n"
         try:
             async with asyncio.timeout(self.timeout):
@@ -68,16 +68,29 @@ class HealthChecker:
             await self.probe(backend)
             await self.sleep(self.next_delay(backend))
 
+    @property
+    def enabled(self) -> bool:
+        return self.interval > 0
+
     def start(self) -> None:
-        if self.interval <= 0:
-            return
-        self._tasks = [
-            asyncio.create_task(self.run(backend), name=f"health {backend.url}")
-            for backend in self.balancer.backends
-        ]
+        for backend in self.balancer.backends:
+            self.watch(backend)
+
+    def watch(self, backend: Backend) -> None:
+        """Start probing `backend` now: a discovered one enters rotation on its first good probe."""
+        if self.enabled and backend not in self._tasks:
+            self._tasks[backend] = asyncio.create_task(
+                self.run(backend), name=f"health {backend.label}"
+            )
+
+    def forget(self, backend: Backend) -> None:
+        task = self._tasks.pop(backend, None)
+        if task is not None:
+            task.cancel()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks.values())
+        self._tasks = {}
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -57,27 +57,32 @@ class GatewayCollector(Collector):
         attempts = CounterMetricFamily(
             "gateway_upstream_requests",
             "Attempts to reach a storage service, by backend and outcome.",
-            labels=["backend", "outcome"],
+            labels=["backend", "address", "outcome"],
         )
         latency = HistogramMetricFamily(
             "gateway_upstream_latency_seconds",
             "Time from sending a request to a storage service until its response or failure.",
-            labels=["backend"],
+            labels=["backend", "address"],
         )
         up = GaugeMetricFamily(
-            "gateway_backend_up", "1 while the backend is in rotation.", labels=["backend"]
+            "gateway_backend_up",
+            "1 while the backend is in rotation.",
+            labels=["backend", "address"],
         )
         for backend in backends:
+            # A name resolved to several addresses is several backends: the address tells them
+            # apart (it is the name itself when discovery is off).
+            names = [backend.url, backend.address]
             for outcome, count in sorted(backend.outcomes.items()):
-                attempts.add_metric([backend.url, outcome], count)
+                attempts.add_metric([*names, outcome], count)
             cumulative, buckets = 0, []
             for bound, count in zip(
                 (*map(str, LATENCY_BUCKETS), "+Inf"), backend.latency_counts, strict=True
             ):
                 cumulative += count
                 buckets.append((bound, float(cumulative)))
-            latency.add_metric([backend.url], buckets, backend.latency_sum)
-            up.add_metric([backend.url], 1.0 if backend.available(now) else 0.0)
+            latency.add_metric(names, buckets, backend.latency_sum)
+            up.add_metric(names, 1.0 if backend.available(now) else 0.0)
         yield attempts
         yield latency
         yield up

@@ -89,10 +89,7 @@ class Proxy:
         clock: Clock = time.monotonic,
     ) -> None:
         self.balancer = balancer
-        self.targets = {
-            backend: (upstream, backend.storage.host_header.encode())
-            for backend, upstream in upstreams.items()
-        }
+        self.upstreams = upstreams  # kept current by the gateway as discovery changes backends
         self.stats = stats
         self.log = log
         self.connect_timeout = connect_timeout
@@ -136,13 +133,15 @@ class Proxy:
         failures: list[str] = []
         tried: list[Backend] = []
         while (backend := self.balancer.pick(self.clock(), tried)) is not None:
-            upstream, host = self.targets[backend]
+            upstream = self.upstreams[backend]
             if tried:
                 self.stats.retries += 1
             attempt_started = time.perf_counter()
             try:
                 response = await upstream.request(
-                    build_request(path, host, forwarded), self.connect_timeout, self.read_timeout
+                    build_request(path, backend.host_header, forwarded),
+                    self.connect_timeout,
+                    self.read_timeout,
                 )
             except UpstreamError as error:
                 outcome, reason = error.kind, error.detail
@@ -164,7 +163,7 @@ class Proxy:
             backend.observe(outcome, time.perf_counter() - attempt_started)
             self.balancer.record_failure(backend, self.clock(), reason)
             tried.append(backend)
-            failures.append(f"{backend.url}: {reason}")
+            failures.append(f"{backend.url}: {reason}")  # clients see names, not addresses
 
         await self._unavailable(send, request_id, failures)
         self._finish(scope, request_id, 503, None, failures, started)
@@ -218,13 +217,13 @@ class Proxy:
                 self.balancer.record_failure(backend, self.clock(), error.detail)
                 self.log.event(
                     "response_aborted", level="warning", request_id=request_id.decode(),
-                    backend=backend.url, reason=f"{error.kind}: {error.detail}",
+                    backend=backend.label, reason=f"{error.kind}: {error.detail}",
                 )  # fmt: skip
         except TimeoutError:
             outcome = "aborted"
             self.log.event(
                 "response_aborted", level="warning", request_id=request_id.decode(),
-                backend=backend.url, reason=f"client read nothing for {self.client_timeout:g} s",
+                backend=backend.label, reason=f"client read nothing for {self.client_timeout:g} s",
             )  # fmt: skip
         finally:
             watcher.cancel()
@@ -247,7 +246,9 @@ class Proxy:
     ) -> None:
         self.stats.count_response(status)
         if self.access_log:
-            extra: dict[str, Any] = {"backend": backend.url if backend is not None else None}
+            extra: dict[str, Any] = {"backend": None if backend is None else backend.url}
+            if backend is not None and backend.address != backend.storage.host:
+                extra["address"] = backend.address
             if failures:
                 extra["failed"] = failures
             log_request(self.log, scope, request_id, status, started, **extra)

@@ -51,6 +51,8 @@ class GatewaySettings(BaseSettings):
     read_timeout: Annotated[float, Field(gt=0, le=3600)] = 5.0
     max_fails: Annotated[int, Field(ge=1)] = 1
     fail_timeout: Annotated[float, Field(gt=0, le=86400)] = 10.0
+    # 0 turns DNS discovery off (gateway_service/discovery.py).
+    discovery_interval: Annotated[float, Field(ge=0, le=3600)] = 5.0
     health_interval: Annotated[float, Field(ge=0, le=3600)] = 2.0
     health_timeout: Annotated[float, Field(gt=0, le=300)] = 1.0
     health_rise: Annotated[int, Field(ge=1, le=100)] = 2

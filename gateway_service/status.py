@@ -1,4 +1,5 @@
-"""The `/status` document: every storage service's state, in `STORAGE_SERVICES` order."""
+"""The `/status` document: every backend's state, in rotation order (`STORAGE_SERVICES` order,
+then each name's addresses sorted)."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -20,12 +21,18 @@ def _service(backend: Backend, now: float) -> dict[str, Any]:
     latency = backend.last_check_latency
     return {
         "url": backend.url,
+        "name": backend.storage.host,  # what was resolved
+        "address": _endpoint(backend.address, backend.storage.port),  # where requests go
         "status": "available" if backend.available(now) else "unavailable",
         "last_checked": None if checked is None else _iso(checked),
         "last_check_latency_ms": None if latency is None else round(latency * 1000, 3),
         "consecutive_failures": backend.consecutive_failures,
         "requests_served": backend.requests_served,
     }
+
+
+def _endpoint(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def _iso(wall_time: float) -> str:

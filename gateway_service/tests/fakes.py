@@ -31,9 +31,9 @@ class FakeStorage:
     `behaviour` is an HTTP status (answer with it) or an UpstreamError (raise it).
     """
 
-    def __init__(self, storage: StorageURL) -> None:
+    def __init__(self, storage: StorageURL, name: str | None = None) -> None:
         self.storage = storage
-        self.name = storage.host
+        self.name = storage.host if name is None else name
         self.behaviour: int | UpstreamError = 200
         self.health_status = 200
         self.requests: list[bytes] = []

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from gateway_service import __version__
 from gateway_service.proxy import _returned
 from gateway_service.tests.conftest import Stack, StackFactory
 from gateway_service.tests.fakes import eventually, header
@@ -219,7 +220,12 @@ class TestAccessLog:
         events = [json.loads(line) for line in stack.logs.text.splitlines()]
         down = [e for e in events if e["event"] == "backend_down"]
         assert down == [
-            {**down[0], "backend": "http://storage1:8000", "reason": "passive: HTTP 500"}
+            {
+                **down[0],
+                "backend": "http://storage1:8000",
+                "address": "10.0.0.1",
+                "reason": "passive: HTTP 500",
+            }
         ]
 
     async def test_access_log_can_be_turned_off(self, make_stack: StackFactory) -> None:
@@ -235,7 +241,7 @@ class TestOwnEndpoints:
             backend.active_up = False
         response = await stack.client.get("/health")
         assert response.status_code == 200
-        assert response.json() == {"status": "ok"}
+        assert response.json() == {"status": "ok", "version": __version__}
 
     async def test_status_lists_every_service_with_its_state(self, stack: Stack) -> None:
         await stack.instances(2)
@@ -250,6 +256,8 @@ class TestOwnEndpoints:
         assert document["total"] == 3
         first, second, third = document["services"]
         assert first["url"] == "http://storage1:8000"
+        assert first["name"] == "storage1"
+        assert first["address"] == "10.0.0.1:8000"
         assert first["status"] == "available"
         assert first["last_checked"] == "2026-11-24T06:00:00.000Z"
         assert first["last_check_latency_ms"] == 0.0
@@ -263,18 +271,15 @@ class TestOwnEndpoints:
         stack.storage("storage1").behaviour = 500
         await stack.instances(3)
         text = (await stack.client.get("/metrics")).text
-        assert (
-            'gateway_upstream_requests_total{backend="http://storage1:8000",outcome="http_5xx"} 1.0'
-            in text
+        one, two, three = (
+            f'address="10.0.0.{i}",backend="http://storage{i}:8000"' for i in (1, 2, 3)
         )
-        assert (
-            'gateway_upstream_requests_total{backend="http://storage2:8000",outcome="success"} 2.0'
-            in text
-        )
+        assert f'gateway_upstream_requests_total{{{one},outcome="http_5xx"}} 1.0' in text
+        assert f'gateway_upstream_requests_total{{{two},outcome="success"}} 2.0' in text
         assert 'gateway_responses_total{code="200"} 3.0' in text
         assert "gateway_retries_total 1.0" in text
-        assert 'gateway_backend_up{backend="http://storage1:8000"} 0.0' in text
-        assert 'gateway_upstream_latency_seconds_count{backend="http://storage3:8000"} 1.0' in text
+        assert f"gateway_backend_up{{{one}}} 0.0" in text
+        assert f"gateway_upstream_latency_seconds_count{{{three}}} 1.0" in text
 
     async def test_other_methods_on_data_get_405(self, stack: Stack) -> None:
         for method in ("POST", "PUT", "DELETE", "PATCH"):

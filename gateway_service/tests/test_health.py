@@ -176,7 +176,7 @@ class TestChecker:
     async def test_interval_zero_disables_active_checks(self, make_stack: StackFactory) -> None:
         stack = make_stack(health_interval=0)
         stack.gateway.health.start()
-        assert stack.gateway.health._tasks == []
+        assert stack.gateway.health._tasks == {}
 
 
 class _Stop(Exception):

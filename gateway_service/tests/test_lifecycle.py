@@ -54,4 +54,4 @@ async def test_in_flight_requests_finish_on_shutdown_then_health_checks_stop() -
             response = await pending
         assert response.status_code == 200
         assert response.json()["instance"] == "slow-1"
-        assert gateway.health._tasks == []
+        assert gateway.health._tasks == {}
