@@ -2,14 +2,18 @@
 
     python .ci/check_deployment.py http://127.0.0.1:8000 serving
     python .ci/check_deployment.py http://127.0.0.1:8080 all-down
+    HEALTH_INTERVAL=7 python .ci/check_deployment.py http://127.0.0.1:8000 settings
 
 `serving`: /health, /status and /data answer per docs/contract.md, and /data rotates round-robin
 over the three storage services. `all-down`: with every storage service stopped, /data answers
-503 with a JSON `detail` and a `Retry-After` header. Exits 1 with one line per failed check.
+503 with a JSON `detail` and a `Retry-After` header. `settings`: every gateway setting set in this
+process's environment is what the deployed gateway's /status says is in effect.
+Exits 1 with one line per failed check.
 Standard library only, so it runs before any virtualenv exists.
 """
 
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -37,7 +41,7 @@ def get(url: str) -> tuple[int, dict[str, str], Any]:
 def check_serving(base: str) -> list[str]:
     problems = []
     status, _, body = get(f"{base}/health")
-    if (status, body) != (200, {"status": "ok"}):
+    if status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
         problems.append(f"/health: {status} {body!r}")
 
     status, _, body = get(f"{base}/status")
@@ -79,8 +83,36 @@ def check_all_down(base: str) -> list[str]:
     return problems
 
 
+def check_settings(base: str) -> list[str]:
+    status, _, body = get(f"{base}/status")
+    in_effect = body.get("settings") if isinstance(body, dict) else None
+    if status != 200 or not isinstance(in_effect, dict):
+        return [f"/status: no settings in {status} {body!r}"]
+    wanted = {name: os.environ[name] for name in in_effect if name in os.environ}
+    if not wanted:
+        return ["no gateway setting is set in the environment: nothing to check"]
+    return [
+        f"{name}={value} was set, the gateway runs with {in_effect[name]!r}"
+        for name, value in wanted.items()
+        if not _same(in_effect[name], value)
+    ]
+
+
+def _same(actual: Any, text: str) -> bool:
+    """Whether the value /status shows is the one `text` sets (pydantic parsed it)."""
+    if isinstance(actual, bool):
+        words = ("1", "true", "yes", "on") if actual else ("0", "false", "no", "off")
+        return text.lower() in words
+    if isinstance(actual, int | float):
+        try:
+            return float(text) == actual
+        except ValueError:
+            return False
+    return str(actual) == text
+
+
 def main(argv: list[str]) -> int:
-    checks = {"serving": check_serving, "all-down": check_all_down}
+    checks = {"serving": check_serving, "all-down": check_all_down, "settings": check_settings}
     if len(argv) != 3 or argv[2] not in checks:
         print(f"usage: {argv[0]} BASE_URL {{{','.join(checks)}}}", file=sys.stderr)
         return 2

@@ -5,15 +5,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway_service.backends import Backend, Balancer
+from gateway_service.settings import GatewaySettings
 
 
-def status_document(balancer: Balancer, now: float) -> dict[str, Any]:
+def status_document(balancer: Balancer, now: float, settings: GatewaySettings) -> dict[str, Any]:
     services = [_service(backend, now) for backend in balancer.backends]
     return {
         "available": sum(service["status"] == "available" for service in services),
         "total": len(services),
         "services": services,
+        "settings": settings_document(settings),
     }
+
+
+def settings_document(settings: GatewaySettings) -> dict[str, Any]:
+    """The settings in effect, by their environment names: what a deployment actually got."""
+    values = settings.model_dump()
+    values["storage_services"] = [storage.url for storage in settings.storage_services]
+    return {name.upper(): value for name, value in values.items()}
 
 
 def _service(backend: Backend, now: float) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 
 from gateway_service import __version__
 from gateway_service.proxy import _returned
+from gateway_service.settings import GatewaySettings
 from gateway_service.tests.conftest import Stack, StackFactory
 from gateway_service.tests.fakes import eventually, header
 from gateway_service.upstream import UpstreamError
@@ -266,6 +267,14 @@ class TestOwnEndpoints:
         assert second["last_check_latency_ms"] is None
         assert third["status"] == "unavailable"
         assert third["consecutive_failures"] == 1
+
+    async def test_status_shows_the_settings_in_effect(self, make_stack: StackFactory) -> None:
+        stack = make_stack(health_interval=7)
+        settings = (await stack.client.get("/status")).json()["settings"]
+        assert settings["HEALTH_INTERVAL"] == 7
+        assert settings["DISCOVERY_INTERVAL"] == 5
+        assert settings["STORAGE_SERVICES"] == [f"http://storage{i}:8000" for i in (1, 2, 3)]
+        assert set(settings) == {name.upper() for name in GatewaySettings.model_fields}
 
     async def test_metrics_count_requests_by_backend_and_outcome(self, stack: Stack) -> None:
         stack.storage("storage1").behaviour = 500
