@@ -241,7 +241,8 @@ def start_nginx(
     ]
     check = subprocess.run([*base, "-t"], capture_output=True, text=True, check=False)
     if check.returncode != 0:
-        raise BenchError(f"nginx rejects {conf}: {check.stderr.strip().splitlines()[-1]}")
+        # The cause ("[emerg] unknown directive ...") precedes nginx's closing "test failed".
+        raise BenchError(f"nginx rejects {conf}: {' | '.join(check.stderr.strip().splitlines())}")
     child = kids.start(
         "nginx", pinned(base, settings.server_cpus), output=_log_path(kids, "nginx", settings)
     )

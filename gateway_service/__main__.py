@@ -1,4 +1,4 @@
-"""The gateway's start command: `python -m gateway_service [--host H] [--port P]`.
+"""The gateway's start command: `python -m gateway_service [--host H] [--port P] [--version]`.
 
 Settings come from the environment (README.md, "Gateway"); a bad one stops the gateway with one
 line on stderr and exit status 2. Runs uvicorn with uvloop and the protections in server.py:
@@ -7,6 +7,8 @@ a deadline for request heads, a cap on client connections, the soft open-file li
 
 import argparse
 from collections.abc import Sequence
+
+from gateway_service import __version__
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -17,6 +19,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser.parse_args(argv)
 
 

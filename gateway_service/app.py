@@ -172,8 +172,8 @@ class Gateway:
 
         @api.get("/status")
         async def status() -> dict[str, Any]:
-            """Every storage service's state, plus how many are in rotation."""
-            return status_document(self.balancer, self.clock())
+            """Every backend's state, how many are in rotation, and the settings in effect."""
+            return status_document(self.balancer, self.clock(), self.settings)
 
         @api.get("/metrics", response_class=PlainTextResponse)
         async def metrics() -> Response:

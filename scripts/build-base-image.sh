@@ -33,6 +33,18 @@ force=${FORCE:-0}
 die() { echo "build-base-image: $*" >&2; exit 1; }
 log() { echo "build-base-image: $*" >&2; }
 
+# debootstrap and apt print hundreds of lines: they go to build_log, and only a failure shows
+# its last lines here.
+build_log=${cache_dir}/build.log
+quietly() {
+  local status=0
+  "$@" </dev/null >>"$build_log" 2>&1 || status=$?
+  if [[ $status != 0 ]]; then
+    tail -n 20 "$build_log" >&2
+    die "$1 failed with status ${status} (above: the end of ${build_log})"
+  fi
+}
+
 command -v docker >/dev/null || die "docker is not installed"
 docker info >/dev/null 2>&1 || die "cannot talk to the Docker daemon (is it running, may this user use it?)"
 
@@ -47,8 +59,8 @@ pkg_hash=$(printf '%s\n' "$SUITE" "${PACKAGES[@]}" | sha256sum | cut -c1-12)
 tarball=${cache_dir}/rootfs-${SUITE}-${pkg_hash}.tar.gz
 
 build_rootfs() {
-  command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
   [[ $(id -u) == 0 ]] || die "debootstrap needs root; run as root or reuse a cached ${tarball}"
+  "${repo_root}/scripts/host-packages.sh" base-image
 
   mkdir -p "$cache_dir"
   rootfs=$(mktemp -d "${cache_dir}/rootfs.XXXXXX")
@@ -57,8 +69,9 @@ build_rootfs() {
   # mktemp makes it 0700, and the archive's "." becomes the image's "/".
   chmod 0755 "$rootfs"
 
-  log "debootstrap ${SUITE} (minbase) into ${rootfs} (takes a few minutes)"
-  debootstrap --variant=minbase "$SUITE" "$rootfs" "$mirror" >&2
+  log "debootstrap ${SUITE} (minbase) into ${rootfs} (takes a few minutes; log ${build_log})"
+  : >"$build_log"
+  quietly debootstrap --variant=minbase "$SUITE" "$rootfs" "$mirror"
 
   # Services must not start inside the chroot while packages are configured.
   printf '#!/bin/sh\nexit 101\n' >"${rootfs}/usr/sbin/policy-rc.d"
@@ -81,12 +94,12 @@ path-exclude=/usr/share/lintian/*
 EOF
 
   log "installing ${PACKAGES[*]}"
-  chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -euc '
+  quietly chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -euc '
     apt-get update -qq
     apt-get -qq -y upgrade
     apt-get -qq -y install --no-install-recommends "$@"
     apt-get clean
-  ' sh "${PACKAGES[@]}" >&2
+  ' sh "${PACKAGES[@]}"
 
   rm -f "${rootfs}/usr/sbin/policy-rc.d"
   # The default site listens on port 80 as root; our images bring their own config.

@@ -50,7 +50,7 @@ for service in "${services[@]}"; do
   rm -rf "$target"
   mkdir -p "$target"
   echo "download-wheels: ${requirements} -> ${target} (${platform}, cp311)"
-  "$python" -m pip download --quiet --disable-pip-version-check \
+  "$python" -m pip download --disable-pip-version-check \
     --only-binary=:all: --implementation cp --python-version 3.11 \
     "${platform_args[@]}" -r "$requirements" -d "$target"
   echo "$want" >"$stamp"

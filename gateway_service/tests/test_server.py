@@ -7,6 +7,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,7 +23,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from gateway_service import upstream
+from gateway_service import __version__, upstream
 from gateway_service.app import create_app
 from gateway_service.logs import EventLog
 from gateway_service.server import (
@@ -583,6 +584,19 @@ class TestStartCommand:
         assert result.returncode == 0
         assert "--host" in result.stdout
         assert "--port" in result.stdout
+
+    def test_version_prints_the_package_version_and_exits_0(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway_service", "--version"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0
+        assert result.stdout.strip() == f"python -m gateway_service {__version__}"
+        assert re.fullmatch(r"\d+\.\d+\.\d+\S*", __version__)
 
     @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux prlimit")
     def test_the_soft_open_file_limit_is_raised_to_the_hard_one(self) -> None:
