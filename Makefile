@@ -10,25 +10,43 @@ DEPLOY_TIMEOUT ?= 120
 
 GATEWAY_PROJECT := service-assembly
 NGINX_PROJECT := service-assembly-nginx
-COMPOSE := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+SWARM_STACK := service-assembly-swarm
+SWARM_NGINX_STACK := service-assembly-swarm-nginx
+# Expanded when used, not once at start: docker-check may have just installed docker-compose.
+COMPOSE = $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
 	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
 COMPOSE_GATEWAY = $(COMPOSE) -p $(GATEWAY_PROJECT) -f docker-compose.yml
 COMPOSE_NGINX = $(COMPOSE) -p $(NGINX_PROJECT) -f docker-compose.nginx.yml
 
+# Gateway settings for every deployment: gateway.env (or the file GATEWAY_ENV_FILE names) with
+# the settings set in the environment laid over it, checked, then written to DEPLOY_ENV, which
+# the compose and stack files read as `env_file` (gateway_service/deploy_env.py).
+GATEWAY_ENV_FILE ?= gateway.env
+DEPLOY_ENV := .cache/gateway.env
+
 # BASE_IMAGE / PYTHON_BASE_IMAGE / NGINX_BASE_IMAGE given on the command line or in the
 # environment reach scripts/build-images.sh; otherwise it chooses (see docs/deploy.md).
 
-.PHONY: help venv install-dev docker-check base-image wheels images deploy deploy-nginx \
-	test test-unit test-integration lint down clean clean-all bench bench-smoke loadtest loadtest-smoke
+.PHONY: help venv install-dev docker-check base-image wheels images deploy-env deploy deploy-nginx \
+	deploy-swarm deploy-swarm-nginx test-swarm test test-unit test-integration lint down clean clean-all bench bench-smoke loadtest loadtest-smoke \
+	k8s-check scan
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 venv: .venv/.installed ## Create .venv and install the development requirements
 # A stamp file: .venv/bin/python is a symlink, and touching it would touch the system python.
 .venv/.installed: requirements-dev.txt gateway_service/requirements.txt storage_service/requirements.txt
+	@test -x .venv/bin/python || scripts/host-packages.sh venv
 	test -x .venv/bin/python || python3 -m venv .venv
-	.venv/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	.venv/bin/pip install --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# The scanners' own virtualenv: checkov's dependencies would fight requirements-dev.txt's pins.
+.venv-scan/.installed: requirements-scan.txt
+	@test -x .venv-scan/bin/python || scripts/host-packages.sh venv
+	test -x .venv-scan/bin/python || python3 -m venv .venv-scan
+	.venv-scan/bin/pip install --disable-pip-version-check -r requirements-scan.txt
 	@touch $@
 
 install-dev: venv ## Same as venv
@@ -36,7 +54,7 @@ install-dev: venv ## Same as venv
 docker-check:
 	@command -v docker >/dev/null 2>&1 || { echo "error: docker is not installed (https://docs.docker.com/engine/install/)" >&2; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "error: cannot reach the Docker daemon: is it running, and may user $$(id -un) use it?" >&2; exit 1; }
-	@test -n "$(COMPOSE)" || { echo "error: neither 'docker compose' (v2) nor 'docker-compose' (v1) is installed" >&2; exit 1; }
+	@scripts/host-packages.sh compose
 
 base-image: docker-check ## Build the local Debian base image (debootstrap; root). FORCE=1 rebuilds
 	scripts/build-base-image.sh
@@ -47,17 +65,31 @@ wheels: venv ## Download the services' pinned requirements as wheels into .cache
 images: docker-check wheels ## Build the storage, gateway and nginx images (BASE_IMAGE=... to choose the base)
 	scripts/build-images.sh
 
-deploy: images test-unit ## Build, unit-test and start our gateway + 3 storage services on 127.0.0.1:8000
-	$(COMPOSE_GATEWAY) up -d
+deploy-env: venv ## Check the gateway settings (gateway.env + environment) into .cache/gateway.env
+	$(PYTHON) -m gateway_service.deploy_env $(GATEWAY_ENV_FILE) $(DEPLOY_ENV)
+
+deploy: deploy-env images test-unit ## Build, unit-test and start our gateway + 3 storage services on 127.0.0.1:8000
+	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_GATEWAY) up -d
 	scripts/wait-healthy.sh $(GATEWAY_PROJECT) $(DEPLOY_TIMEOUT)
 	@echo "gateway ready: http://127.0.0.1:$${GATEWAY_PORT:-8000} (GET /data, /status, /health, /metrics)"
 
-deploy-nginx: images test-unit ## Build, unit-test and start nginx + 3 storage services on 127.0.0.1:8080
-	$(COMPOSE_NGINX) up -d
+deploy-nginx: deploy-env images test-unit ## Build, unit-test and start nginx + 3 storage services on 127.0.0.1:8080
+	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_NGINX) up -d
 	scripts/wait-healthy.sh $(NGINX_PROJECT) $(DEPLOY_TIMEOUT)
 	@echo "nginx ready: http://127.0.0.1:$${NGINX_PORT:-8080} (GET /data, /status, /health)"
 
+deploy-swarm: deploy-env images test-unit ## Deploy our gateway + STORAGE_REPLICAS (3) storage replicas on Docker Swarm, port 8000
+	GATEWAY_ENV_FILE=$(DEPLOY_ENV) scripts/swarm.sh deploy $(SWARM_STACK) docker-stack.yml \
+		http://127.0.0.1:$${GATEWAY_PORT:-8000} $(DEPLOY_TIMEOUT)
+	@echo "gateway ready on swarm: http://127.0.0.1:$${GATEWAY_PORT:-8000} (docker stack ps $(SWARM_STACK))"
+
+deploy-swarm-nginx: deploy-env images test-unit ## The same with nginx in the gateway's place, port 8080
+	GATEWAY_ENV_FILE=$(DEPLOY_ENV) scripts/swarm.sh deploy $(SWARM_NGINX_STACK) docker-stack.nginx.yml \
+		http://127.0.0.1:$${NGINX_PORT:-8080} $(DEPLOY_TIMEOUT)
+	@echo "nginx ready on swarm: http://127.0.0.1:$${NGINX_PORT:-8080} (docker stack ps $(SWARM_NGINX_STACK))"
+
 test: venv images ## Run all tests: unit, and integration against the images (needs Docker)
+	@scripts/host-packages.sh test
 	$(PYTHON) -m pytest
 
 test-unit: venv ## Run the unit tests of both services (the slow differential test runs in `make test`)
@@ -66,29 +98,47 @@ test-unit: venv ## Run the unit tests of both services (the slow differential te
 test-integration: venv images ## Run the contract suite against both gateways in containers
 	$(PYTHON) -m pytest -m integration tests
 
-lint: venv ## ruff (lint + format check) and mypy --strict
+# The stacks are removed whatever the outcome, and the swarm left if make initialised it.
+test-swarm: deploy-env images ## Scale, roll and kill storage under load on both swarm stacks (~4 min; results/swarm/)
+	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(PYTHON) -m pytest -m swarm tests/swarm; \
+		status=$$?; scripts/swarm.sh down; exit $$status
+
+lint: venv ## ruff (lint + format check), mypy --strict, the GitHub workflow files (offline)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy .
+	$(PYTHON) -m check_jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(PYTHON) -m check_jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	.venv/bin/zizmor --offline --quiet .github
+
+# kubernetes-validate and checkov come from the scan virtualenv (requirements-scan.txt).
+k8s-check: .venv-scan/.installed ## Render k8s/ and validate it offline: schemas (kubernetes-validate) and checkov
+	PATH="$(CURDIR)/.venv-scan/bin:$$PATH" scripts/validate-k8s.sh
 
 loadtest: venv ## Compare both gateways under locust load (~10 min); report in results/loadtest/<time>/
 	$(PYTHON) -m loadtests --deploy $(LOADTEST_ARGS)
 
-loadtest-smoke: venv ## Short load comparison for CI (<2 min once deployed); fails if a run gave no result
-	$(PYTHON) -m loadtests --short --deploy $(LOADTEST_ARGS)
+loadtest-smoke: venv ## Short load comparison for CI on 2 locust workers (<2 min once deployed); fails if a run gave no result
+	$(PYTHON) -m loadtests --short --deploy --workers 2 $(LOADTEST_ARGS)
 
 bench: venv ## Benchmark our gateway against nginx and HAProxy (~6 min; results/bench/)
+	@scripts/host-packages.sh bench
 	$(PYTHON) -m bench $(BENCH_ARGS)
 
 bench-smoke: venv ## Prove the benchmark works: seconds per gateway, no timing claims (CI)
+	@scripts/host-packages.sh bench
 	$(PYTHON) -m bench --smoke $(BENCH_ARGS)
 
-down: docker-check ## Stop both deployments (keeps the images)
+scan: .venv-scan/.installed ## Offline scans: hadolint, checkov (Dockerfiles, compose, stack files, k8s/), bandit
+	PATH="$(CURDIR)/.venv-scan/bin:$$PATH" scripts/scan.sh
+
+down: docker-check ## Stop the compose and swarm deployments (keeps the images)
 	$(COMPOSE_GATEWAY) down -v --remove-orphans
 	$(COMPOSE_NGINX) down -v --remove-orphans
+	scripts/swarm.sh down
 
 clean: down ## Remove both deployments: containers, networks and project images (keeps the base image)
 	scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT)
 
-clean-all: down ## clean, plus the local base image and .cache (wheels, rootfs)
+clean-all: down ## clean, plus the local base image, .cache (wheels, rootfs) and .venv-scan
 	ALL=1 scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT)

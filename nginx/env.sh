@@ -1,8 +1,9 @@
 # shellcheck shell=sh
 # Derives the SA_* variables that templates/default.conf.template uses from the
-# documented settings (docs/deploy.md). A pure function of the environment:
-# the image's entrypoint and host runs (render-config.sh) both source this file
-# and call sa_nginx_env, which exports SA_* or prints one line and returns 1.
+# documented settings (docs/deploy.md) and from what the STORAGE_SERVICES names
+# resolve to now: the image's entrypoint, its re-resolution loop and host runs
+# (render-config.sh) all source this file and call sa_nginx_env, which exports
+# SA_* or prints one line and returns 1.
 
 sa_fail() {
     echo "nginx config: $*" >&2
@@ -33,14 +34,53 @@ sa_integer() {
     esac
 }
 
+# DISCOVERY_INTERVAL: seconds, 0 (resolve once, at start) up to 3600, like the gateway's.
+sa_interval() {
+    awk -v value="$1" 'BEGIN {
+        if (value !~ /^[0-9]+(\.[0-9]+)?$/ || value + 0 > 3600) {
+            printf "nginx config: DISCOVERY_INTERVAL must be a number of seconds from 0 to 3600, got \"%s\"\n", value > "/dev/stderr"
+            exit 1
+        }
+        printf "%s", value + 0
+    }'
+}
+
+# The addresses HOST resolves to now, one per line, sorted (the gateway's order);
+# a dotted IPv4 address stands for itself. Prints nothing when HOST does not resolve.
+sa_resolve() {
+    case $1 in
+        *[!0-9.]*) getent ahosts "$1" 2>/dev/null | awk '{ print $1 }' | LC_ALL=C sort -u ;;
+        *) printf '%s\n' "$1" ;;
+    esac
+}
+
+# Sets `addresses` to those of HOST to route to: what it resolves to now, else (a
+# failed resolution: a DNS hiccup, every replica briefly gone) the last good set,
+# kept in sa_last_good ("host addr addr" lines) across calls in one shell, which
+# is why this sets a variable instead of printing into a command substitution.
+sa_addresses() {
+    addresses=$(sa_resolve "$1" | tr '\n' ' ')
+    addresses=${addresses% }
+    if [ -n "$addresses" ]; then
+        sa_last_good=$(printf '%s\n' "${sa_last_good:-}" | awk -v host="$1" 'NF && $1 != host')
+        sa_last_good="${sa_last_good:+$sa_last_good
+}$1 $addresses"
+        return 0
+    fi
+    addresses=$(printf '%s\n' "${sa_last_good:-}" | awk -v host="$1" '$1 == host { $1 = ""; sub(/^ /, ""); print }')
+    [ -z "$addresses" ] || echo "nginx discovery: $1 does not resolve; keeping its last addresses $addresses" >&2
+}
+
 sa_nginx_env() {
     [ -n "${STORAGE_SERVICES:-}" ] ||
         sa_fail "STORAGE_SERVICES is required, e.g. http://storage1:8000,http://storage2:8000" || return 1
 
     max_fails=$(sa_integer MAX_FAILS "${MAX_FAILS:-1}") || return 1
     fail_timeout=$(sa_seconds FAIL_TIMEOUT "${FAIL_TIMEOUT:-10}" s) || return 1
+    interval=$(sa_interval "${DISCOVERY_INTERVAL:-5}") || return 1
 
     servers=''
+    backends=''
     urls=''
     old_ifs=$IFS
     IFS=','
@@ -61,11 +101,33 @@ sa_nginx_env() {
             *:*) ;;
             *) authority="$authority:80" ;;
         esac
-        servers="${servers}server ${authority} max_fails=${max_fails} fail_timeout=${fail_timeout}; "
         urls="${urls:+$urls,}$url"
+        # One `server` line per address, not per name: nginx would resolve a name once, at
+        # start, and never again; the entrypoint's loop re-renders these lines instead.
+        host=${authority%:*}
+        port=${authority##*:}
+        IFS=$old_ifs
+        sa_addresses "$host"
+        if [ -z "$addresses" ]; then
+            # At start with discovery on: no server for this name until it resolves.
+            [ "$interval" != 0 ] ||
+                sa_fail "STORAGE_SERVICES host \"$host\" does not resolve (DISCOVERY_INTERVAL=0 resolves only at start)" ||
+                return 1
+            echo "nginx discovery: $host does not resolve (yet); no server for $url until it does" >&2
+        fi
+        for address in $addresses; do
+            case $address in
+                *:*) address="[$address]" ;;
+            esac
+            servers="${servers}server ${address}:${port} max_fails=${max_fails} fail_timeout=${fail_timeout}; "
+            backends="${backends:+$backends,}$url ${address}:${port}"
+        done
+        IFS=','
     done
     IFS=$old_ifs
     [ -n "$urls" ] || sa_fail "STORAGE_SERVICES lists no URL" || return 1
+    # nginx refuses an upstream without servers: one marked down answers like all-down (503).
+    [ -n "$servers" ] || servers='server 127.0.0.1:9 down; '
 
     case ${ACCESS_LOG:-true} in
         true | 1 | yes) access_log='/dev/stdout sa_access' ;;
@@ -74,7 +136,8 @@ sa_nginx_env() {
     esac
 
     SA_UPSTREAM_SERVERS=$servers
-    SA_STORAGE_URLS=$urls
+    SA_BACKENDS=$backends
+    SA_DISCOVERY_INTERVAL=$interval
     SA_ACCESS_LOG=$access_log
     SA_LISTEN_PORT=$(sa_integer NGINX_LISTEN_PORT "${NGINX_LISTEN_PORT:-8080}") || return 1
     SA_KEEPALIVE=$(sa_integer NGINX_KEEPALIVE "${NGINX_KEEPALIVE:-32}") || return 1
@@ -83,10 +146,9 @@ sa_nginx_env() {
     SA_READ_TIMEOUT=$(sa_seconds READ_TIMEOUT "${READ_TIMEOUT:-5.0}") || return 1
     SA_HEALTH_TIMEOUT=$(sa_seconds HEALTH_TIMEOUT "${HEALTH_TIMEOUT:-1.0}") || return 1
     SA_RETRY_AFTER=$(sa_integer RETRY_AFTER "${RETRY_AFTER:-1}") || return 1
-    SA_RESOLVER=${NGINX_RESOLVER:-127.0.0.11}
-    export SA_UPSTREAM_SERVERS SA_STORAGE_URLS SA_ACCESS_LOG SA_LISTEN_PORT SA_KEEPALIVE \
-        SA_NEXT_UPSTREAM_TRIES SA_CONNECT_TIMEOUT SA_READ_TIMEOUT SA_HEALTH_TIMEOUT \
-        SA_RETRY_AFTER SA_RESOLVER
+    export SA_UPSTREAM_SERVERS SA_BACKENDS SA_DISCOVERY_INTERVAL SA_ACCESS_LOG SA_LISTEN_PORT \
+        SA_KEEPALIVE SA_NEXT_UPSTREAM_TRIES SA_CONNECT_TIMEOUT SA_READ_TIMEOUT SA_HEALTH_TIMEOUT \
+        SA_RETRY_AFTER
 }
 
 # Renders every *.template under $1 into $2 (same relative path, without

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Removes what the deployments left behind after `compose down`: containers and
 # networks of the two compose projects, the project images, untagged build
-# leftovers. With ALL=1 also the local base image and .cache/.
+# leftovers. With ALL=1 also the local base image, .cache/ and the scanners' .venv-scan/.
 #   scripts/clean.sh [PROJECT ...]   (default: service-assembly service-assembly-nginx)
 # Touches nothing outside those compose projects and the project's image names.
 set -euo pipefail
@@ -39,7 +39,7 @@ done
 docker image prune -f --filter label=com.service-assembly.project=service-assembly >/dev/null
 
 if [[ ${ALL:-0} == 1 ]]; then
-  echo "clean: removing ${repo_root}/.cache (wheels, base rootfs, base image choice)"
-  rm -rf --one-file-system "${repo_root}/.cache"
+  echo "clean: removing ${repo_root}/.cache (wheels, base rootfs, base image choice) and .venv-scan"
+  rm -rf --one-file-system "${repo_root}/.cache" "${repo_root}/.venv-scan"
 fi
 exit "$status"

@@ -572,28 +572,25 @@ class TestHeadWithBody:
 
 
 class TestStartCommand:
-    def test_help(self) -> None:
-        result = subprocess.run(
-            [sys.executable, "-m", "gateway_service", "--help"],
+    @staticmethod
+    def run(option: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway_service", option],
             cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
+
+    def test_help(self) -> None:
+        result = self.run("--help")
         assert result.returncode == 0
         assert "--host" in result.stdout
         assert "--port" in result.stdout
 
     def test_version_prints_the_package_version_and_exits_0(self) -> None:
-        result = subprocess.run(
-            [sys.executable, "-m", "gateway_service", "--version"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = self.run("--version")
         assert result.returncode == 0
         assert result.stdout.strip() == f"python -m gateway_service {__version__}"
         assert re.fullmatch(r"\d+\.\d+\.\d+\S*", __version__)

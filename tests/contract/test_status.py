@@ -11,6 +11,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.scenario(7, "/status")]
 
 FIELDS = {
     "url",
+    "name",
+    "address",
     "status",
     "last_checked",
     "last_check_latency_ms",
@@ -21,14 +23,18 @@ FIELDS = {
 
 def test_status_lists_all_services_with_the_agreed_fields(stack: Stack) -> None:
     """Three services in STORAGE_SERVICES order, all available, each with exactly the agreed
-    fields and types (requests_served is null where the gateway cannot count)."""
+    fields and types (requests_served is null where the gateway cannot count), and the address
+    each name resolved to."""
     body = stack.status()
 
     assert body["total"] == 3
     assert body["available"] == 3
     assert [s["url"] for s in body["services"]] == [f"http://{n}:8000" for n in STORAGE_NAMES]
-    for service in body["services"]:
+    for name, service in zip(STORAGE_NAMES, body["services"], strict=True):
         assert set(service) == FIELDS, service
+        # What the gateway routes to: the name it resolved and the container's address.
+        assert service["name"] == name, service
+        assert service["address"] == f"{stack.storages[name].ip}:8000", service
         assert service["status"] == "available"
         if service["last_checked"] is not None:
             assert service["last_checked"].endswith("Z"), service
