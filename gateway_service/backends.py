@@ -61,6 +61,11 @@ class Backend:
     def available(self, now: float) -> bool:
         return self.active_up and now >= self.banned_until
 
+    def worth_a_panic_try(self) -> bool:
+        """Whether to try it when nothing is in rotation: not when probes say it is down and
+        none has passed since, nor when it is new and has never answered one."""
+        return (self.active_up or self.probe_passes > 0) and not self.on_probation
+
     def observe(self, outcome: str, seconds: float) -> None:
         """Count one attempt's outcome and latency."""
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -138,7 +143,11 @@ class Balancer:
 
         When no backend at all is in rotation, each is tried anyway (Envoy's panic mode; nginx
         resets its failure counts then): health state is a guess, and a guess that every
-        service is down must not keep a recovered one idle for `FAIL_TIMEOUT`."""
+        service is down must not keep a recovered one idle for `FAIL_TIMEOUT`. Except those
+        the active checker holds down with no good probe since: that verdict is fresh (one
+        `HEALTH_INTERVAL` old at most), and a service that comes back passes a probe within an
+        interval; trying them would make every request of a full outage wait out a connect
+        timeout per service instead of answering 503 at once."""
         backends = self.backends
         count = len(backends)
         start = self._next
@@ -153,8 +162,7 @@ class Balancer:
         for step in range(count):
             index = (start + step) % count
             backend = backends[index]
-            # One on probation has never answered a probe: it may not even be listening yet.
-            if not backend.on_probation and backend not in tried:
+            if backend.worth_a_panic_try() and backend not in tried:
                 self._next = (index + 1) % count
                 return backend
         return None

@@ -231,7 +231,10 @@ class Proxy:
             backend.observe(outcome, time.perf_counter() - attempt_started)
 
     async def _unavailable(self, send: Send, request_id: bytes, failures: list[str]) -> None:
-        detail = f"no storage service could answer: {'; '.join(failures)}"
+        if failures:
+            detail = f"no storage service could answer: {'; '.join(failures)}"
+        else:
+            detail = "no storage service is available: health checks hold every one down"
         headers = [(b"retry-after", self.retry_after), (REQUEST_ID, request_id)]
         await send_json(send, 503, {"detail": detail}, headers)
 

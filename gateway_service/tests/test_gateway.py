@@ -130,10 +130,26 @@ class TestAllDown:
     async def test_every_service_is_tried_anyway_when_none_is_in_rotation(
         self, stack: Stack
     ) -> None:
-        """Panic mode: health state says all are down, but one answers, so the client gets it."""
+        """Panic mode: passive bans say all are down, but one answers, so the client gets it."""
+        for backend in stack.gateway.balancer.backends:
+            backend.banned_until = stack.clock() + 10
+        stack.storage("storage1").behaviour = UpstreamError("connect_refused", "refused")
+        response = await stack.client.get("/data")
+        assert response.status_code == 200
+        assert response.json()["instance"] == "storage2"
+
+    async def test_services_the_checker_holds_down_are_not_tried_until_a_probe_passes(
+        self, stack: Stack
+    ) -> None:
+        """A full outage the checker has seen answers 503 at once, without waiting out a
+        connect timeout per service; the first to pass a probe serves the next request."""
         for backend in stack.gateway.balancer.backends:
             backend.active_up = False
-        stack.storage("storage1").behaviour = UpstreamError("connect_refused", "refused")
+        response = await stack.client.get("/data")
+        assert response.status_code == 503
+        assert "health checks hold every one down" in response.json()["detail"]
+        assert all(storage.data_requests == [] for storage in stack.storages)
+        await stack.gateway.health.probe(stack.gateway.balancer.backends[1])
         response = await stack.client.get("/data")
         assert response.status_code == 200
         assert response.json()["instance"] == "storage2"
