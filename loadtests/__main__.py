@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +61,23 @@ def parse_gateways(text: str) -> list[Gateway]:
     return gateways
 
 
+def worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive whole number, got {text!r}")
+    return count
+
+
+def load_generator(workers: int) -> str:
+    """How the load was generated, as the summary states it."""
+    if not workers:
+        return "locust's local runner (one process)"
+    return f"a locust master and {workers} worker processes on this machine (--processes {workers})"
+
+
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m loadtests", description=__doc__.split("\n")[0])
     parser.add_argument("--short", action="store_true", help="the CI version: a few seconds each")
@@ -81,6 +100,13 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault-seconds", type=float, help="default 20, or 3 with --short")
     parser.add_argument("--recovery-seconds", type=float, help="default 25, or 4 with --short")
     parser.add_argument("--target-service", default="storage2")
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=0,
+        help="locust worker processes per run (distributed mode, --processes N); "
+        "0: locust's local runner (default)",
+    )
     deploying = parser.add_mutually_exclusive_group()
     deploying.add_argument(
         "--deploy",
@@ -152,6 +178,24 @@ def ensure_deployed(gateway: Gateway, options: argparse.Namespace) -> str | None
     return None
 
 
+def free_port() -> int:
+    """A port nothing listens on now, for one run's master: a leftover master keeps 5557."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def distributed_options(workers: int) -> list[str]:
+    """Locust's options for `workers` worker processes; the master listens on loopback only."""
+    if not workers:
+        return []
+    port = str(free_port())
+    return [
+        "--processes", str(workers),
+        "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port,
+    ]  # fmt: skip
+
+
 def locust_command(
     options: argparse.Namespace, gateway: Gateway, scenario: Scenario, prefix: Path
 ) -> list[str]:
@@ -164,7 +208,27 @@ def locust_command(
         "--steady-seconds", str(d.steady_s), "--warmup-seconds", str(d.warmup_s),
         "--fault-seconds", str(d.fault_s), "--recovery-seconds", str(d.recovery_s),
         "--csv", str(prefix), "--html", f"{prefix}.html", "--stats-json", f"{prefix}.json",
+        *distributed_options(options.workers),
     ]  # fmt: skip
+
+
+def run_locust(command: list[str], log: Any, timeout_s: float) -> int | str:
+    """Runs one locust; its worker processes are stopped with it, on timeout or Ctrl+C too."""
+    # A process group of its own: killing only the master would leave its workers sending load.
+    with subprocess.Popen(
+        command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    ) as process:
+        try:
+            return process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return "timeout"
+        except KeyboardInterrupt:
+            # The group no longer gets the terminal's Ctrl+C; pass it on so faults are undone.
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait()
+            raise
 
 
 def run_one(
@@ -179,14 +243,7 @@ def run_one(
     budget = total_s(phases(scenario, options.durations)) + 90
     print(f"{gateway.name} {scenario}: running", flush=True)
     with open(f"{prefix}.log", "w") as log:
-        try:
-            done = subprocess.run(
-                locust_command(options, gateway, scenario, prefix),
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=budget, check=False,
-            )  # fmt: skip
-            code: int | str = done.returncode
-        except subprocess.TimeoutExpired:
-            code = "timeout"
+        code = run_locust(locust_command(options, gateway, scenario, prefix), log, budget)
     result_file = Path(f"{prefix}.json")
     if not result_file.exists():
         print(f"{gateway.name} {scenario}: no result (locust exit {code}, see {prefix}.log)")
@@ -266,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         "gateways": ", ".join(f"{g.name} {g.url}" for g in gateways),
         "load": f"{options.users} users, spawn rate {options.spawn_rate}/s, "
         f"{options.user_rps} requests/s per user (0: unpaced), GET /data",
+        "load generator": load_generator(options.workers),
         "phases": f"steady {options.durations.steady_s:g} s; failure scenarios: warm-up "
         f"{options.durations.warmup_s:g} s, down {options.durations.fault_s:g} s, recovery "
         f"{options.durations.recovery_s:g} s; failed service: {options.target_service}",
@@ -276,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.json").write_text(json.dumps(results) + "\n")
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     write_report(out, results, meta)
-    print(f"summary: {out / 'summary.md'} ({meta['duration']})")
+    print(f"summary: {out / 'summary.md'} ({meta['duration']}; load from {meta['load generator']})")
     missing = missing_results(results)
     for line in missing:
         print(f"missing: {line}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +59,15 @@ def gateway_view(run: Run, fault_t: float, recover_t: float) -> dict[str, float 
     }
 
 
-def build(run: Run, total: Any, users: int, spawn_rate: float) -> dict[str, Any]:
+def build(
+    run: Run,
+    total: Any,
+    users: int,
+    spawn_rate: float,
+    workers: int = 0,
+    warnings: Sequence[str] = (),
+) -> dict[str, Any]:
+    """`workers`: how many locust workers ran the users (0: the local runner did)."""
     s = run.settings
     totals = locust_totals(total)
     counts = share(run.samples)
@@ -77,6 +86,7 @@ def build(run: Run, total: Any, users: int, spawn_rate: float) -> dict[str, Any]
         "settings": {
             "users": users,
             "spawn_rate": spawn_rate,
+            "workers": workers,
             "user_rps": s.user_rps,
             "durations": asdict(s.durations),
             "target_service": s.target_service,
@@ -96,6 +106,7 @@ def build(run: Run, total: Any, users: int, spawn_rate: float) -> dict[str, Any]
         "gateway_view": None,
         "timeline": [asdict(b) for b in timeline(run.samples)],
         "violations": threshold_violations(run, totals),
+        "warnings": list(warnings),
         "error": run.error,
     }
     if fault_t is not None and recover_t is not None:

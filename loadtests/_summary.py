@@ -248,7 +248,8 @@ def render(
         "",
         f"{meta.get('mode', 'full')} run, started {meta.get('started_at', '?')}, "
         f"{meta.get('duration', '?')} in all. Each scenario ran against each gateway "
-        "with identical settings, one gateway at a time.",
+        "with identical settings, one gateway at a time, load from "
+        f"{meta.get('load generator', 'one locust process')}.",
         "",
         "## Answers",
         "",
@@ -268,6 +269,7 @@ def render(
             rows += _failover_rows(runs, gateways)
         lines += _table(gateways, rows)
         errors = [f"- {g}: {r['error']}" for g, r in runs.items() if r and r.get("error")]
+        errors += [f"- {g}: {w}" for g, r in runs.items() if r for w in r.get("warnings", [])]
         missing = [f"- {g}: the run produced no result" for g, r in runs.items() if r is None]
         if errors or missing:
             lines += ["", "Problems:", *errors, *missing]

@@ -3,6 +3,10 @@
 Every response to `GET /data` is checked (200 and a body naming its `instance`) and counted per
 storage instance. `--scenario` picks steady load, one storage service killed or made unavailable
 mid-run, or all of them down for a while; a load shape runs the phases and ends the run by itself.
+
+Runs the same with locust's local runner or distributed (`--processes N`, `--master`/`--worker`):
+the run, its faults and its figures are on the master or local process; workers only send the
+responses they saw (`_distributed`).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ if _REPO not in sys.path:
 
 from locust import FastHttpUser, LoadTestShape, events, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
-from locust.runners import WorkerRunner  # noqa: E402
+from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
+from loadtests import _distributed  # noqa: E402
 from loadtests._faults import FaultError  # noqa: E402
 from loadtests._options import add_options, settings_from  # noqa: E402
 from loadtests._plan import total_s  # noqa: E402
@@ -54,8 +59,9 @@ def _check_options(environment: Environment, **_kwargs: Any) -> None:
 
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    _distributed.on_test_start(environment)
     if isinstance(environment.runner, WorkerRunner):
-        return
+        return  # the run, its faults and its figures live on the master
     run = Run(settings_from(environment.parsed_options), environment.host or "")
     _current[:] = [run]
     try:
@@ -72,8 +78,18 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
     if run is None or isinstance(environment.runner, WorkerRunner):
         return
     run.stop()
+    workers, warnings = 0, []
+    if isinstance(environment.runner, MasterRunner):
+        collected = _distributed.collect(environment.runner, run.started_wall)
+        run.samples = collected.samples
+        run.error = run.error or collected.error
+        workers, warnings = collected.workers, collected.warnings
+        for warning in warnings:
+            log.warning("%s", warning)
     options: Any = environment.parsed_options
-    result = build(run, environment.stats.total, options.num_users, options.spawn_rate)
+    result = build(
+        run, environment.stats.total, options.num_users, options.spawn_rate, workers, warnings
+    )
     _results[:] = [result]
     print(share_table(result))
     for key in ("failover", "outage", "gateway_view"):
@@ -135,9 +151,10 @@ class GatewayUser(FastHttpUser):
                 response.failure("body without `instance`")
             else:
                 response.success()
-            run = current_run()
-            if run is not None:
-                run.record(float(response.request_meta["response_time"]), status, instance, ok)
+            latency_ms = float(response.request_meta["response_time"])
+            recorder = current_run() or _distributed.worker_buffer()
+            if recorder is not None:
+                recorder.record(latency_ms, status, instance, ok)
 
 
 class ScenarioShape(LoadTestShape):
@@ -163,6 +180,9 @@ class ScenarioShape(LoadTestShape):
 _events: Any = events
 _events.init_command_line_parser.add_listener(_add_options)
 _events.init.add_listener(_check_options)
+_events.init.add_listener(_distributed.register)
 _events.test_start.add_listener(_on_test_start)
 _events.test_stop.add_listener(_on_test_stop)
 _events.quitting.add_listener(_set_exit_code)
+_events.report_to_master.add_listener(_distributed.on_report_to_master)
+_events.worker_report.add_listener(_distributed.on_worker_report)

@@ -64,6 +64,13 @@ class TestRender:
     def test_settings_are_stated(self) -> None:
         assert "- mode: short" in self.summary
 
+    def test_says_how_the_load_was_generated(self) -> None:
+        meta = {"load generator": "a locust master and 2 worker processes"}
+
+        summary = render(RESULTS, ["ours", "nginx"], meta, [])
+
+        assert "load from a locust master and 2 worker processes." in summary
+
 
 class TestVerdicts:
     def test_names_the_gateway_with_the_better_figure(self) -> None:
