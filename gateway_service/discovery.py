@@ -11,13 +11,12 @@ resolves the name through the system, as the gateway did before it resolved name
 """
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 
 from gateway_service.backends import Member
 from gateway_service.logs import EventLog
-from gateway_service.settings import StorageURL
+from gateway_service.settings import StorageURL, is_ip_literal
 
 # host, port -> the addresses it resolves to; raises OSError when it cannot be resolved.
 Resolver = Callable[[str, int], Sequence[str]]
@@ -29,14 +28,6 @@ def system_resolver(host: str, port: int) -> Sequence[str]:
     """Every address the system resolver gives for `host` (A and AAAA, through /etc/hosts too)."""
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in found]
-
-
-def is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class Discovery:
@@ -109,12 +100,12 @@ class Discovery:
             await self.poll(apply)
 
     def _lookup(self, storage: StorageURL) -> tuple[str, ...] | OSError:
-        if is_address(storage.host):
+        if is_ip_literal(storage.host):
             return (storage.host,)
         try:
             addresses = tuple(sorted(set(self.resolver(storage.host, storage.port))))
-        except OSError as error:
-            return error
+        except (OSError, UnicodeError) as error:  # UnicodeError: a name IDNA cannot encode
+            return error if isinstance(error, OSError) else OSError(str(error))
         if not addresses:
             return OSError(f"{storage.host} resolved to no address")
         return addresses

@@ -1,5 +1,7 @@
 """Gateway settings, read from the environment and validated before anything starts."""
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -22,6 +24,21 @@ class StorageURL:
     host_header: str  # what the Host header carries (as the user wrote it)
 
 
+# A name the resolver can be asked for: the system resolver refuses anything else with an error
+# of its own kind (UnicodeError for a label over 63 characters), and this one line is clearer.
+# Underscores are allowed: Docker names services `stack_service`.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_storage_url(entry: str) -> StorageURL:
     """Parse one `STORAGE_SERVICES` entry; raise ValueError saying what is wrong with it."""
     parts = urlsplit(entry)
@@ -38,6 +55,11 @@ def parse_storage_url(entry: str) -> StorageURL:
     host = parts.hostname
     if not host:
         raise ValueError(f"{entry!r} has no host")
+    if not is_ip_literal(host) and not _HOSTNAME.fullmatch(host):
+        raise ValueError(
+            f"{entry!r}: {host!r} is neither an IP address nor a DNS name "
+            "(dot-separated labels of 1..63 letters, digits, '-' or '_'; 253 characters at most)"
+        )
     return StorageURL(url=f"http://{host}:{port}", host=host, port=port, host_header=parts.netloc)
 
 

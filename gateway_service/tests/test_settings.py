@@ -32,6 +32,10 @@ class TestStorageServices:
             ("http://a/data", "no path, query or fragment"),
             ("http://user:pw@a", "must not carry credentials"),
             ("http://:80", "has no host"),
+            (f"http://{'a' * 64}.example:80", "is neither an IP address nor a DNS name"),
+            (f"http://{'a.' * 130}example", "is neither an IP address nor a DNS name"),
+            ("http://-storage-:80", "is neither an IP address nor a DNS name"),
+            ("http://stor%20age:80", "is neither an IP address nor a DNS name"),
         ],
     )
     def test_bad_values_are_refused_naming_setting_and_value(
@@ -43,6 +47,17 @@ class TestStorageServices:
         assert f"STORAGE_SERVICES={value!r}" in text
         assert message in text
         assert "\n" not in text
+
+    def test_names_docker_and_kubernetes_give_are_accepted(self) -> None:
+        entries = "http://tasks.sa-swarm_storage:8000,http://storage.ns.svc.cluster.local.:8000"
+        settings = load_settings(storage_services=entries + ",http://10.0.0.1,http://[::1]:8000")
+        hosts = [storage.host for storage in settings.storage_services]
+        assert hosts == [
+            "tasks.sa-swarm_storage",
+            "storage.ns.svc.cluster.local.",
+            "10.0.0.1",
+            "::1",
+        ]
 
     def test_missing_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("STORAGE_SERVICES", raising=False)
