@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
-from gateway_service.deploy_env import PLACEHOLDER_STORAGE, merged, read_env_file
 from gateway_service.settings import GatewaySettings, load_settings
 from tests.swarm import control, report
 from tests.swarm.control import Storage
@@ -47,13 +47,12 @@ TARGETS = (
 )
 
 
-def deployed_settings() -> GatewaySettings:
-    """The gateway settings the stacks get: GATEWAY_ENV_FILE (`make test-swarm` passes the one
-    `make deploy-env` wrote) with the environment laid over it, as deploy_env does."""
-    path = Path(os.environ.get("GATEWAY_ENV_FILE", "gateway.env"))
-    values = merged(read_env_file(path), dict(os.environ))
-    lowered = {name.lower(): value for name, value in values.items()}
-    return load_settings(**{"storage_services": PLACEHOLDER_STORAGE, **lowered})
+def settings_in_effect(url: str) -> GatewaySettings:
+    """What the deployed gateway runs with, as its /status reports it."""
+    reported = httpx.get(f"{url}/status", timeout=10).json()["settings"]
+    values = {name.lower(): value for name, value in reported.items()}
+    values["storage_services"] = ",".join(values["storage_services"])
+    return load_settings(**values)
 
 
 def serve_bound(settings: GatewaySettings) -> float:
@@ -73,13 +72,12 @@ def test_storage_scales_rolls_and_loses_a_task_under_load(
     fails no request and serves each new replica within DISCOVERY_INTERVAL + HEALTH_INTERVAL +
     HEALTH_TIMEOUT + 3 s of it running; nginx's figures are recorded beside ours."""
     ours = target.gateway == "gateway"
-    bound = serve_bound(deployed_settings())
     monkeypatch.setenv("STORAGE_REPLICAS", str(INITIAL_REPLICAS))
     control.deploy(target.stack, target.stack_file, target.url)
     try:
+        bound = serve_bound(settings_in_effect(target.url)) if ours else NGINX_SERVE_WAIT
         storage = Storage(target.stack)
-        wait = bound if ours else NGINX_SERVE_WAIT
-        result = asyncio.run(run_scenario(target.gateway, target.url, storage, wait))
+        result = asyncio.run(run_scenario(target.gateway, target.url, storage, bound))
         if not ours:
             result.reloads = control.nginx_reloads(target.stack)
     finally:
