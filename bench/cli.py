@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.failover import failover
-from bench.machine import describe_machine
 from bench.measure import added_p50, medians, run_rounds
 from bench.memory import measure_memory
 from bench.nginx_config import NginxTemplateError
@@ -19,8 +18,13 @@ from bench.processes import BenchError, children
 from bench.report import ratios, render_markdown
 from bench.settings import ALL_TARGETS, GATEWAYS, MIB, TARGETS, BenchSettings, smoke_settings
 from bench.targets import StoragePool, start_targets
+from toolkit.machine import describe_machine, package_version, tool_version
+from toolkit.results import RESULTS_ROOT, run_folder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The versions the report states (bench/report.render_settings).
+PACKAGES = ("uvicorn", "uvloop", "httptools", "fastapi", "httpx", "aiohttp", "pyreqwest")
+TOOLS = ("nginx", "haproxy", "wrk")
 
 
 def _cpus(value: str) -> str | None:
@@ -154,7 +158,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
         default=d.memory_deadline_s,
         help="seconds after which a memory client gives up",
     )
-    p.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results" / "bench")
+    p.add_argument("--results-dir", type=Path, default=RESULTS_ROOT / "bench")
     p.add_argument(
         "--source-dir",
         type=Path,
@@ -189,6 +193,18 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
     return (smoke_settings(settings) if a.smoke else settings), a
 
 
+def machine_and_versions() -> dict[str, str | int]:
+    machine = describe_machine()
+    return {
+        "nproc": machine.nproc,
+        "cpu_model": machine.cpu_model,
+        "kernel": machine.kernel,
+        "python": machine.python,
+        **{name: package_version(name) for name in PACKAGES},
+        **{name: tool_version(name, "-v") for name in TOOLS},
+    }
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -219,7 +235,7 @@ def run(settings: BenchSettings, a: argparse.Namespace, started_at: str) -> dict
         results = {
             "started_at": started_at,
             "settings": settings.as_dict(),
-            "machine": describe_machine(),
+            "machine": machine_and_versions(),
             "samples": {n: [s.as_dict() for s in runs] for n, runs in samples.items()},
             "medians": medians(samples),
             "added_p50_us": added_p50(samples),
@@ -243,8 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     results["ratios"] = ratios(results)
     markdown = render_markdown(results)
-    out_dir = a.results_dir / started.strftime("%Y%m%dT%H%M%SZ")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = run_folder(a.results_dir, started)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out_dir / "results.md").write_text(markdown)
     print(markdown)

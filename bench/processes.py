@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from toolkit import waiting
+
 
 class BenchError(RuntimeError):
     """A failure worth one line to the user (a process did not start, a tool is missing)."""
@@ -144,14 +146,19 @@ def wait_until(
     what: str, ready: Callable[[], bool], timeout_s: float, child: Child | None = None
 ) -> float:
     """Poll `ready` until it holds; the seconds it took. Fails early if `child` exits."""
-    start = time.monotonic()
-    while True:
+
+    def probe() -> bool:
         if child is not None and not child.alive():
             raise BenchError(f"{child.name} exited ({child.popen.returncode}): {child.tail()}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            if ready():
-                return time.monotonic() - start
-        if time.monotonic() - start > timeout_s:
-            tail = f": {child.tail()}" if child is not None else ""
-            raise BenchError(f"{what} not ready after {timeout_s:.0f}s{tail}")
-        time.sleep(0.05)
+        return ready()
+
+    start = time.monotonic()
+    try:
+        # Refused or reset connections only mean "not yet" while a server starts.
+        waiting.wait_until(
+            probe, timeout=timeout_s, what=what, retry_on=(OSError, http.client.HTTPException)
+        )
+    except waiting.ConditionTimeout:
+        tail = f": {child.tail()}" if child is not None else ""
+        raise BenchError(f"{what} not ready after {timeout_s:.0f}s{tail}") from None
+    return time.monotonic() - start

@@ -4,6 +4,7 @@ from collections import Counter
 from typing import Any
 
 from bench.settings import ALL_TARGETS, MIB
+from toolkit.tables import markdown_table
 
 # (key in the medians, label, "higher is better")
 ROWS: tuple[tuple[str, str], ...] = (
@@ -70,13 +71,13 @@ def render_figures(results: dict[str, Any]) -> str:
     versus = ratios(results)
     n = results["settings"]["connections"]
     header = ["figure (median of rounds)", *names, *(f"gateway / {o}" for o in versus)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for key, label in ROWS:
         show = _count if key == "errors" else _number
         cells = [label.format(n=n), *(show(table[name].get(key)) for name in names)]
         cells += [_ratio(versus[o][key]) for o in versus]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return "\n".join(markdown_table(header, rows))
 
 
 def _statuses(counts: dict[str, int]) -> str:
@@ -110,7 +111,7 @@ def render_failover(results: dict[str, Any]) -> str:
         "last error after",
         "socket errors (outage run)",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for name in (n for n in ORDER if n in drills):
         k, r = drills[name]["kill_one"], drills[name]["recovery"]
         cells = [
@@ -125,8 +126,8 @@ def render_failover(results: dict[str, Any]) -> str:
             _seconds(r["last_error_after_s"]),
             _socket_errors(r),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return "\n".join(markdown_table(header, rows))
 
 
 def render_settings(results: dict[str, Any]) -> str:
@@ -252,9 +253,7 @@ def render_memory(results: dict[str, Any]) -> str:
         "answers",
         "client errors",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in memory_rows(results)]
-    text = intro + "\n\n" + "\n".join(lines)
+    text = intro + "\n\n" + "\n".join(markdown_table(header, memory_rows(results)))
     nginx = runs.get("nginx")
     if nginx is not None:
         warnings = nginx.get("temp_file_warnings")

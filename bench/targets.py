@@ -6,8 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.haproxy_config import render_haproxy
@@ -15,6 +15,7 @@ from bench.nginx_config import main_directives, render
 from bench.processes import BenchError, Child, Children, free_port, http_get, pinned, wait_until
 from bench.procstat import descendants
 from bench.settings import TARGET_KINDS, BenchSettings, GatewaySettings
+from toolkit.waiting import answers_200
 
 START_TIMEOUT_S = 30.0
 # Where the bench package itself is: its baselines and helper servers run from here.
@@ -94,11 +95,8 @@ class StoragePool:
 
     def wait_healthy(self) -> None:
         for index, child in self._running.items():
-            wait_until(child.name, self._healthy(self.ports[index]), START_TIMEOUT_S, child)
-
-    @staticmethod
-    def _healthy(port: int) -> Callable[[], bool]:
-        return lambda: http_get(port, "/health")[0] == 200
+            health = f"http://127.0.0.1:{self.ports[index]}/health"
+            wait_until(child.name, partial(answers_200, health), START_TIMEOUT_S, child)
 
     def kill(self, index: int) -> None:
         """SIGKILL one service: the crash a gateway must absorb."""

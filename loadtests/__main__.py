@@ -27,10 +27,12 @@ from docker.errors import DockerException
 
 from loadtests._charts import share_chart, timeline_chart
 from loadtests._faults import FaultError, docker_client, project_publishing
-from loadtests._gateway_status import fetch_status
 from loadtests._machine import deployment, machine
 from loadtests._plan import Durations, Scenario, phases, total_s
 from loadtests._summary import Result, render
+from toolkit.results import RESULTS_ROOT, run_folder
+from toolkit.status import read_status
+from toolkit.waiting import ConditionTimeout, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 LOADTESTS = Path(__file__).resolve().parent
@@ -141,26 +143,25 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return options
 
 
-def healthy(url: str) -> bool:
-    status = fetch_status(url)
-    if status is None:
-        return False
-    return bool(status.get("total")) and status.get("available") == status.get("total")
-
-
 def wait_healthy(url: str, timeout_s: float) -> bool:
     """Waits until the gateway reports every storage service available (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if healthy(url):
-            return True
-        time.sleep(0.5)
-    return False
+
+    def all_available() -> bool:
+        status = read_status(url)
+        return status is not None and status.all_available
+
+    try:
+        wait_until(
+            all_available, timeout=timeout_s, interval=0.5, what="every storage service available"
+        )
+    except ConditionTimeout:
+        return False
+    return True
 
 
 def ensure_deployed(gateway: Gateway, options: argparse.Namespace) -> str | None:
     """None when the gateway is up (deploying it if needed); otherwise why it cannot run."""
-    if not options.deploy and fetch_status(gateway.url) is not None:
+    if not options.deploy and read_status(gateway.url) is not None:
         return None
     target = MAKE_TARGETS.get(gateway.name)
     if options.no_deploy or target is None:
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     stamp = datetime.now(UTC)
-    out = options.out or REPO / "results" / "loadtest" / stamp.strftime("%Y%m%dT%H%M%SZ")
+    out = options.out or run_folder(RESULTS_ROOT / "loadtest", stamp)
     out.mkdir(parents=True, exist_ok=True)
     gateways: list[Gateway] = options.gateways
     problems = {g.name: ensure_deployed(g, options) for g in gateways}

@@ -2,84 +2,32 @@
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
-import sys
-from importlib.metadata import version
-from pathlib import Path
-
 from docker.errors import DockerException
 
+from gateway_service.settings import GatewaySettings
 from loadtests._faults import PROJECT_LABEL, SERVICE_LABEL, FaultError, docker_client
+from storage_service.settings import StorageSettings
+from toolkit.machine import command_output, compose_version, describe_machine, package_version
 
-# Contract settings worth stating; anything else in a container's environment is left out.
-SETTING_NAMES = (
-    "STORAGE_SERVICES",
-    "CONNECT_TIMEOUT",
-    "READ_TIMEOUT",
-    "MAX_FAILS",
-    "FAIL_TIMEOUT",
-    "HEALTH_INTERVAL",
-    "HEALTH_TIMEOUT",
-    "HEALTH_RISE",
-    "HEALTH_FALL",
-    "RETRY_AFTER",
-    "ACCESS_LOG",
-    "DATA_BYTES",
-    "ENABLE_FAULT_INJECTION",
+# The services' settings, as environment variable names; anything else in a container's
+# environment is left out, and so is INSTANCE_NAME (the service's name says it).
+SETTING_NAMES = tuple(
+    name.upper()
+    for name in (*GatewaySettings.model_fields, *StorageSettings.model_fields)
+    if name != "instance_name"
 )
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory_gib() -> str:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    return "unknown"
-
-
-def _command_output(*command: str) -> str:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unavailable"
-    return (
-        (done.stdout or done.stderr).strip().splitlines()[0]
-        if done.returncode == 0
-        else "unavailable"
-    )
-
-
-def _compose_version() -> str:
-    # Users have compose v2 (`docker compose`); this machine has v1 (`docker-compose`).
-    for command in (("docker", "compose", "version"), ("docker-compose", "version", "--short")):
-        found = _command_output(*command)
-        if found != "unavailable":
-            return found
-    return "unavailable"
-
-
 def machine() -> dict[str, str]:
+    """The machine and versions, as the summary states them."""
+    described = describe_machine()
     return {
-        "machine": f"{_cpu_model()}, {os.cpu_count()} cores, {_memory_gib()} RAM",
-        "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
-        "python": sys.version.split()[0],
-        "locust": version("locust"),
-        "compose": _compose_version(),
-        "git commit": _command_output("git", "rev-parse", "--short", "HEAD"),
+        "machine": described.summary,
+        "os": described.os,
+        "python": described.python,
+        "locust": package_version("locust"),
+        "compose": compose_version(),
+        "git commit": command_output("git", "rev-parse", "--short", "HEAD"),
     }
 
 

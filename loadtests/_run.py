@@ -23,9 +23,9 @@ from loadtests._faults import (
     project_publishing,
     storage_containers,
 )
-from loadtests._gateway_status import fetch_status, service_status
 from loadtests._options import Settings
 from loadtests._plan import Action, Phase, Scenario, phases
+from toolkit.status import read_status
 
 log = logging.getLogger("loadtests")
 
@@ -71,9 +71,9 @@ class Run:
 
     def prepare(self) -> None:
         """Find the deployment's containers before any load is sent; raises FaultError."""
-        status = fetch_status(self.host)
-        if status is not None and isinstance(status.get("total"), int):
-            self.expected_instances = status["total"]
+        status = read_status(self.host)
+        if status is not None:
+            self.expected_instances = status.total
         if self.settings.scenario is Scenario.STEADY:
             return
         client = docker_client()
@@ -169,8 +169,9 @@ class Run:
         service = self.settings.target_service
         last: str | None = None
         while True:
-            status = fetch_status(self.host)
-            current = service_status(status, service) if status is not None else None
+            status = read_status(self.host)
+            entry = status.service(service) if status is not None else None
+            current = entry.status if entry is not None else None
             if current is not None and current != last:
                 self.mark(f"gateway says {current}", service)
                 last = current

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.tables import markdown_table
+
 Result = dict[str, Any]
 # scenario -> gateway -> the run's result (None when the run produced none)
 Results = Mapping[str, Mapping[str, Result | None]]
@@ -41,9 +43,12 @@ def _get(result: Result | None, *path: str) -> Any:
 
 
 def _table(gateways: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
-    lines = ["| | " + " | ".join(gateways) + " |", "|---|" + "---:|" * len(gateways)]
-    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
-    return lines
+    """Figures right-aligned, one column per gateway."""
+    return markdown_table(
+        ["", *gateways],
+        ([label, *cells] for label, cells in rows),
+        right=range(1, len(gateways) + 1),
+    )
 
 
 def _row(

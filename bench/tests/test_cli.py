@@ -1,8 +1,10 @@
 """Command-line settings of `python -m bench`."""
 
+import platform
+
 import pytest
 
-from bench.cli import parse_args
+from bench.cli import PACKAGES, TOOLS, machine_and_versions, parse_args
 from bench.settings import GATEWAYS, MIB, TARGETS
 from bench.targets import BENCH_ROOT
 
@@ -75,3 +77,12 @@ def test_help_lists_every_target_with_its_description(capsys: pytest.CaptureFixt
     for target in TARGETS:
         assert f"{target.name} " in out
         assert target.description in out
+
+
+def test_the_results_state_the_machine_and_every_version_the_report_names() -> None:
+    stated = machine_and_versions()
+
+    assert list(stated)[:4] == ["nproc", "cpu_model", "kernel", "python"]
+    for name in (*PACKAGES, *TOOLS):
+        assert isinstance(stated[name], str)
+    assert stated["python"] == platform.python_version()

@@ -7,7 +7,7 @@ import pytest
 
 from tests.harness.gateways import STORAGE_NAMES
 from tests.harness.stack import Stack
-from tests.harness.waiting import wait_until
+from toolkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.scenario(6, "all three down")]
 

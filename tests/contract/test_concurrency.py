@@ -10,8 +10,8 @@ import pytest
 
 from tests.harness.gateways import STORAGE_NAMES
 from tests.harness.stack import Stack
-from tests.harness.waiting import wait_until
 from tests.harness.wire import Wire
+from toolkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.scenario(9, "200 concurrent, one killed")]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.harness.stack import Stack
-from tests.harness.waiting import wait_until
+from toolkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.scenario(5, "recovery")]
 

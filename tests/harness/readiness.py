@@ -1,10 +1,13 @@
-"""Readiness: a container is ready when its /health answers 200 on its loopback-published port."""
+"""Readiness: a container is ready when its /health answers 200 on its loopback-published port.
 
-import httpx
+The container-specific part of waiting (the port Docker publishes, an exited container);
+the polling itself is toolkit.waiting's.
+"""
+
 from docker.models.containers import Container
 from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 
-from tests.harness.waiting import ConditionTimeout, wait_until
+from toolkit.waiting import ConditionTimeout, http_status, wait_until
 
 
 class ContainerExited(RuntimeError):
@@ -35,12 +38,12 @@ def wait_healthy(container: Container, port: int, *, path: str = "/health", time
             last = f"no published port (container {container.status})"
             return False
         try:
-            response = httpx.get(f"http://127.0.0.1:{host_port}{path}", timeout=1.0)
-        except httpx.HTTPError as error:
+            code = http_status(f"http://127.0.0.1:{host_port}{path}")
+        except OSError as error:
             last = f"127.0.0.1:{host_port}: {error!r}"
             return False
-        last = f"127.0.0.1:{host_port}: HTTP {response.status_code}"
-        return response.status_code == 200
+        last = f"127.0.0.1:{host_port}: HTTP {code}"
+        return code == 200
 
     try:
         wait_until(ready, timeout=timeout, interval=0.1, what=f"{container.name} to answer {path}")

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from toolkit.tables import plain_table
+
 
 @dataclass
 class Scoreboard:
@@ -28,7 +30,7 @@ class Scoreboard:
     def render(self) -> list[str]:
         if not self.titles:
             return []
-        rows = [["scenario", *self.gateways]]
+        rows = []
         for number in sorted(self.titles):
             cells = [summarize(self.outcomes.get((number, g), [])) for g in self.gateways]
             rows.append([f"{number:>2}. {self.titles[number]}", *cells])
@@ -37,13 +39,7 @@ class Scoreboard:
             rows.append(
                 [f"    {name}", *(self.measurements.get((name, g), "-") for g in self.gateways)]
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = [
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return lines
+        return plain_table(["scenario", *self.gateways], rows)
 
 
 def summarize(outcomes: list[str]) -> str:

@@ -27,8 +27,9 @@ from testcontainers.core.network import Network
 from tests.harness import docker_env
 from tests.harness.gateways import STORAGE_IMAGE, STORAGE_NAMES, STORAGE_PORT, GatewaySpec
 from tests.harness.readiness import LoopbackHealth, published_port, wait_healthy
-from tests.harness.waiting import wait_until
 from tests.harness.wire import Wire
+from toolkit.status import GatewayStatus, ServiceStatus, fetch_status
+from toolkit.waiting import wait_until
 
 # docker-py binds (host_ip, None) to a random port on that address; testcontainers' type for
 # `ports` is narrower than what it passes through.
@@ -181,25 +182,25 @@ class Stack:
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.get(self.url(path), **kwargs)
 
-    def status(self) -> dict[str, Any]:
-        response = self.get("/status")
-        assert response.status_code == 200, f"/status answered {response.status_code}"
-        body: dict[str, Any] = response.json()
-        return body
+    def gateway_status(self) -> GatewayStatus:
+        return fetch_status(self.base_url, timeout=10.0)
 
-    def service_status(self, name: str) -> dict[str, Any]:
+    def status(self) -> dict[str, Any]:
+        """The /status document as sent (scenario 7 checks its exact shape)."""
+        return dict(self.gateway_status().document)
+
+    def service_status(self, name: str) -> ServiceStatus:
         url = self.storages[name].url
-        for service in self.status()["services"]:
-            if service["url"] == url:
-                entry: dict[str, Any] = service
-                return entry
-        raise AssertionError(f"{url} is not listed in /status")
+        service = self.gateway_status().service(url)
+        if service is None:
+            raise AssertionError(f"{url} is not listed in /status")
+        return service
 
     def wait_service_status(self, name: str, status: str, timeout: float) -> float:
         """Wait until /status reports `status` for one service; return the seconds it took."""
         started = time.monotonic()
         wait_until(
-            lambda: self.service_status(name)["status"] == status,
+            lambda: self.service_status(name).status == status,
             timeout=timeout,
             what=f"/status to report {name} {status}",
         )
@@ -329,7 +330,7 @@ class Stack:
         timing = self.spec.timing
         interval = timing.health_interval or 0.0
         wait_until(
-            lambda: self.status()["available"] == len(self.storages),
+            lambda: self.gateway_status().available == len(self.storages),
             timeout=10.0 + interval * timing.health_rise,
             what="/status to report every storage service available",
         )

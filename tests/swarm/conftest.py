@@ -2,22 +2,22 @@
 onto Docker Swarm and takes minutes, so a plain `pytest` or `make test` leaves it out. After the
 run both gateways' figures are printed side by side and written to results/swarm/<time>/."""
 
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.swarm import report
 from tests.swarm.scenario import ScenarioResult
+from toolkit.results import RESULTS_ROOT, run_folder
 
-RESULTS = Path(__file__).resolve().parents[2] / "results" / "swarm"
 SWARM_RESULTS = pytest.StashKey[list[ScenarioResult]]()
 SWARM_OUT = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SWARM_RESULTS] = []
-    config.stash[SWARM_OUT] = RESULTS / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    # Created once there is something to write.
+    config.stash[SWARM_OUT] = run_folder(RESULTS_ROOT / "swarm", create=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,6 +1,7 @@
 """The side-by-side table of both gateways' scenario results, for the terminal and summary.md."""
 
 from tests.swarm.scenario import ScenarioResult
+from toolkit.tables import markdown_table
 
 
 def _seconds(value: float | None) -> str:
@@ -23,16 +24,13 @@ def table(results: list[ScenarioResult]) -> str:
         ),
         ("nginx reloads", ["-" if r.reloads is None else str(r.reloads) for r in results]),
     ]
-    head = "| | " + " | ".join(r.gateway for r in results) + " |"
-    rule = "|---|" + "---|" * len(results)
-    body = ["| " + name + " | " + " | ".join(cells) + " |" for name, cells in rows]
-    return "\n".join([head, rule, *body])
+    header = ["", *(r.gateway for r in results)]
+    return "\n".join(markdown_table(header, ([name, *cells] for name, cells in rows)))
 
 
 def steps(results: list[ScenarioResult]) -> str:
     """Per step and gateway: how long it took, and each new replica's time until it served."""
-    lines = ["| step | " + " | ".join(r.gateway for r in results) + " |"]
-    lines.append("|---|" + "---|" * len(results))
+    rows = []
     names = [step.name for step in results[0].steps] if results else []
     for index, name in enumerate(names):
         cells = []
@@ -46,8 +44,8 @@ def steps(results: list[ScenarioResult]) -> str:
                 f"{step.seconds:.0f} s, {result.failed_during(step)} failed;"
                 f" new replicas served after: {served}"
             )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([name, *cells])
+    return "\n".join(markdown_table(["step", *(r.gateway for r in results)], rows))
 
 
 def failures(result: ScenarioResult, limit: int = 10) -> str:

@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
-
 from tests.swarm.control import Storage, Task
 from tests.swarm.load import Load, Outcome
+from toolkit.status import read_status
+from toolkit.waiting import wait_until, wait_until_async
 
 INITIAL_REPLICAS = 3
 # Requests in the steady phase: enough to see the round robin's spread over 3 replicas.
@@ -103,11 +103,12 @@ async def _steady(load: Load, requests: int) -> Counter[str]:
     """Requests per replica over the next `requests` answers."""
     start = time.time()
     target = len(load.outcomes) + requests
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while len(load.outcomes) < target:
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"the load got fewer than {requests} answers in {STEP_TIMEOUT}s")
-        await asyncio.sleep(0.1)
+    await wait_until_async(
+        lambda: len(load.outcomes) >= target,
+        timeout=STEP_TIMEOUT,
+        interval=0.1,
+        what=f"{requests} answers to the load",
+    )
     return load.served_between(start, time.time())
 
 
@@ -151,15 +152,16 @@ async def _until_served(load: Load, tasks: dict[str, Task], serve_wait: float) -
 async def _until_available(url: str, replicas: int) -> None:
     """Until /status calls `replicas` storage replicas available: the load starts on a gateway
     that has found and probed them all, so a failure in it is the steps' doing."""
-    deadline = time.monotonic() + STEP_TIMEOUT
-    async with httpx.AsyncClient(base_url=url, timeout=5.0) as client:
-        while True:
-            try:
-                available = (await client.get("/status")).json().get("available")
-            except (httpx.HTTPError, ValueError):
-                available = None
-            if available == replicas:
-                return
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{url}/status never showed {replicas} available replicas")
-            await asyncio.sleep(0.5)
+
+    def shows_all() -> bool:
+        status = read_status(url, timeout=5.0)
+        return status is not None and status.available == replicas
+
+    # In a thread: the status client blocks, and the event loop must not.
+    await asyncio.to_thread(
+        wait_until,
+        shows_all,
+        timeout=STEP_TIMEOUT,
+        interval=0.5,
+        what=f"{url}/status to show {replicas} available replicas",
+    )

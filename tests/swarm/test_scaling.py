@@ -11,13 +11,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from gateway_service.settings import GatewaySettings, load_settings
 from tests.swarm import control, report
 from tests.swarm.control import Storage
 from tests.swarm.scenario import INITIAL_REPLICAS, ScenarioResult, run_scenario
+from toolkit.status import fetch_status
 
 pytestmark = pytest.mark.swarm
 
@@ -49,7 +49,8 @@ TARGETS = (
 
 def settings_in_effect(url: str) -> GatewaySettings:
     """What the deployed gateway runs with, as its /status reports it."""
-    reported = httpx.get(f"{url}/status", timeout=10).json()["settings"]
+    reported = fetch_status(url, timeout=10).settings
+    assert reported is not None, f"{url}/status does not report its settings"
     values = {name.lower(): value for name, value in reported.items()}
     values["storage_services"] = ",".join(values["storage_services"])
     return load_settings(**values)

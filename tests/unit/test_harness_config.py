@@ -1,11 +1,8 @@
-"""Choosing gateways, and waiting on conditions, behave as the suite relies on."""
-
-import time
+"""Choosing gateways behaves as the suite relies on (the waits are tested in toolkit/tests)."""
 
 import pytest
 
 from tests.harness.gateways import GATEWAYS, GatewaySpec, selected
-from tests.harness.waiting import ConditionTimeout, wait_until
 
 
 class TestSelected:
@@ -27,18 +24,3 @@ class TestGatewaySettings:
         env = spec.environment(urls)
 
         assert env["STORAGE_SERVICES"] == ",".join(urls)
-
-
-class TestWaitUntil:
-    def test_returns_the_first_truthy_value(self) -> None:
-        values = iter([None, False, "ready"])
-
-        assert wait_until(lambda: next(values), timeout=1.0, interval=0.0, what="x") == "ready"
-
-    def test_times_out_naming_the_condition(self) -> None:
-        started = time.monotonic()
-
-        with pytest.raises(ConditionTimeout, match="waiting for the moon"):
-            wait_until(lambda: None, timeout=0.2, interval=0.01, what="the moon")
-
-        assert time.monotonic() - started < 1.0
