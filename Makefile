@@ -10,6 +10,8 @@ DEPLOY_TIMEOUT ?= 120
 
 GATEWAY_PROJECT := service-assembly
 NGINX_PROJECT := service-assembly-nginx
+HAPROXY_PROJECT := service-assembly-haproxy
+CADDY_PROJECT := service-assembly-caddy
 SWARM_STACK := service-assembly-swarm
 SWARM_NGINX_STACK := service-assembly-swarm-nginx
 # Expanded when used, not once at start: docker-check may have just installed docker-compose.
@@ -17,6 +19,8 @@ COMPOSE = $(shell if docker compose version >/dev/null 2>&1; then echo "docker c
 	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
 COMPOSE_GATEWAY = $(COMPOSE) -p $(GATEWAY_PROJECT) -f docker-compose.yml
 COMPOSE_NGINX = $(COMPOSE) -p $(NGINX_PROJECT) -f docker-compose.nginx.yml
+COMPOSE_HAPROXY = $(COMPOSE) -p $(HAPROXY_PROJECT) -f docker-compose.haproxy.yml
+COMPOSE_CADDY = $(COMPOSE) -p $(CADDY_PROJECT) -f docker-compose.caddy.yml
 
 # Gateway settings for every deployment: gateway.env (or the file GATEWAY_ENV_FILE names) with
 # the settings set in the environment laid over it, checked, then written to DEPLOY_ENV, which
@@ -28,6 +32,7 @@ DEPLOY_ENV := .cache/gateway.env
 # environment reach scripts/build-images.sh; otherwise it chooses (see docs/deploy.md).
 
 .PHONY: help venv install-dev docker-check base-image wheels images deploy-env deploy deploy-nginx \
+	deploy-haproxy deploy-caddy \
 	deploy-swarm deploy-swarm-nginx test-swarm test test-unit test-integration lint down clean clean-all bench bench-smoke loadtest loadtest-smoke \
 	k8s-check scan
 
@@ -62,7 +67,7 @@ base-image: docker-check ## Build the local Debian base image (debootstrap; root
 wheels: venv ## Download the services' pinned requirements as wheels into .cache/wheels
 	PYTHON=$(PYTHON) scripts/download-wheels.sh
 
-images: docker-check wheels ## Build the storage, gateway and nginx images (BASE_IMAGE=... to choose the base)
+images: docker-check wheels ## Build the storage, gateway, nginx, HAProxy and Caddy images (BASE_IMAGE=... to choose the base)
 	scripts/build-images.sh
 
 deploy-env: venv ## Check the gateway settings (gateway.env + environment) into .cache/gateway.env
@@ -77,6 +82,16 @@ deploy-nginx: deploy-env images test-unit ## Build, unit-test and start nginx + 
 	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_NGINX) up -d
 	scripts/wait-healthy.sh $(NGINX_PROJECT) $(DEPLOY_TIMEOUT)
 	@echo "nginx ready: http://127.0.0.1:$${NGINX_PORT:-8080} (GET /data, /status, /health)"
+
+deploy-haproxy: deploy-env images test-unit ## Build, unit-test and start HAProxy + 3 storage services on 127.0.0.1:8081
+	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_HAPROXY) up -d
+	scripts/wait-healthy.sh $(HAPROXY_PROJECT) $(DEPLOY_TIMEOUT)
+	@echo "HAProxy ready: http://127.0.0.1:$${HAPROXY_PORT:-8081} (GET /data, /status, /health)"
+
+deploy-caddy: deploy-env images test-unit ## Build, unit-test and start Caddy + 3 storage services on 127.0.0.1:8082
+	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_CADDY) up -d
+	scripts/wait-healthy.sh $(CADDY_PROJECT) $(DEPLOY_TIMEOUT)
+	@echo "Caddy ready: http://127.0.0.1:$${CADDY_PORT:-8082} (GET /data, /health; no /status)"
 
 deploy-swarm: deploy-env images test-unit ## Deploy our gateway + STORAGE_REPLICAS (3) storage replicas on Docker Swarm, port 8000
 	GATEWAY_ENV_FILE=$(DEPLOY_ENV) scripts/swarm.sh deploy $(SWARM_STACK) docker-stack.yml \
@@ -135,10 +150,12 @@ scan: .venv-scan/.installed ## Offline scans: hadolint, checkov (Dockerfiles, co
 down: docker-check ## Stop the compose and swarm deployments (keeps the images)
 	$(COMPOSE_GATEWAY) down -v --remove-orphans
 	$(COMPOSE_NGINX) down -v --remove-orphans
+	$(COMPOSE_HAPROXY) down -v --remove-orphans
+	$(COMPOSE_CADDY) down -v --remove-orphans
 	scripts/swarm.sh down
 
 clean: down ## Remove both deployments: containers, networks and project images (keeps the base image)
-	scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT)
+	scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT) $(HAPROXY_PROJECT) $(CADDY_PROJECT)
 
 clean-all: down ## clean, plus the local base image, .cache (wheels, rootfs) and .venv-scan
-	ALL=1 scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT)
+	ALL=1 scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT) $(HAPROXY_PROJECT) $(CADDY_PROJECT)

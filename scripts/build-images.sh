@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the three project images (service-assembly/{storage,gateway,nginx}:dev)
+# Builds the project images (service-assembly/{storage,gateway,nginx,haproxy,caddy}:dev)
 # from the repository root, choosing each base image once:
 #
 #   1. PYTHON_BASE_IMAGE / NGINX_BASE_IMAGE (or BASE_IMAGE for both) when given;
@@ -58,9 +58,9 @@ choose() {
 mkdir -p .cache
 printf 'PYTHON_BASE_IMAGE=%s\nNGINX_BASE_IMAGE=%s\n' "$python_base" "$nginx_base" >"$CHOICE_FILE"
 
-if [[ $python_base == "$LOCAL_BASE" || $nginx_base == "$LOCAL_BASE" ]]; then
-  "$repo_root/scripts/build-base-image.sh"
-fi
+# HAProxy and Caddy install Debian bookworm's packages on the local base, whichever base the
+# others use (no official image of theirs is tried).
+"$repo_root/scripts/build-base-image.sh"
 
 version=$("$repo_root/scripts/version.sh")
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -96,6 +96,8 @@ build() {
 build service-assembly/storage:dev storage_service/Dockerfile "$python_base"
 build service-assembly/gateway:dev gateway_service/Dockerfile "$python_base"
 build service-assembly/nginx:dev nginx/Dockerfile "$nginx_base"
+build service-assembly/haproxy:dev haproxy/Dockerfile "$LOCAL_BASE"
+build service-assembly/caddy:dev caddy/Dockerfile "$LOCAL_BASE"
 # Untagged build stages stay behind on purpose: they are the layer cache that keeps
 # rebuilds quick. `make clean` removes them (they carry the project label).
-log "done: service-assembly/{storage,gateway,nginx}:dev"
+log "done: service-assembly/{storage,gateway,nginx,haproxy,caddy}:dev"

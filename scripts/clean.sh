@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Removes what the deployments left behind after `compose down`: containers and
-# networks of the two compose projects, the project images, untagged build
+# networks of the compose projects, the project images, untagged build
 # leftovers. With ALL=1 also the local base image, .cache/ and the scanners' .venv-scan/.
-#   scripts/clean.sh [PROJECT ...]   (default: service-assembly service-assembly-nginx)
+#   scripts/clean.sh [PROJECT ...]   (default: the gateway, nginx, haproxy and caddy projects)
 # Touches nothing outside those compose projects and the project's image names.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 projects=("$@")
-[[ ${#projects[@]} -gt 0 ]] || projects=(service-assembly service-assembly-nginx)
+[[ ${#projects[@]} -gt 0 ]] ||
+  projects=(service-assembly service-assembly-nginx service-assembly-haproxy service-assembly-caddy)
 status=0
 
 for project in "${projects[@]}"; do
@@ -25,7 +26,8 @@ for project in "${projects[@]}"; do
   fi
 done
 
-images=(service-assembly/storage:dev service-assembly/gateway:dev service-assembly/nginx:dev)
+images=(service-assembly/storage:dev service-assembly/gateway:dev service-assembly/nginx:dev
+  service-assembly/haproxy:dev service-assembly/caddy:dev)
 [[ ${ALL:-0} == 1 ]] && images+=("${BASE_IMAGE_LOCAL:-service-assembly/base:bookworm}")
 for image in "${images[@]}"; do
   docker image inspect "$image" >/dev/null 2>&1 || continue

@@ -62,10 +62,11 @@ def test_killed_service_costs_clients_nothing_and_the_others_share_evenly(
 @pytest.mark.scenario(3, "one service answering 500/503")
 @pytest.mark.parametrize("mode", ["error", "unavailable"])
 def test_failing_service_is_hidden_and_taken_out(
-    stack: Stack, wire: Callable[[], Wire], mode: str
+    stack: Stack, wire: Callable[[], Wire], deviation: Callable[[str], None], mode: str
 ) -> None:
     """storage2 answers 500 (`error`) or 503 (`unavailable`) on /data: clients only see 200s,
     and after one failed attempt (MAX_FAILS=1) the gateway stops sending it requests."""
+    deviation("retried-5xx-kept-in-rotation")
     stack.set_fault("storage2", mode)
 
     with wire() as seen:
@@ -82,13 +83,15 @@ def test_failing_service_is_hidden_and_taken_out(
 @pytest.mark.scenario(4, "one service hanging")
 @pytest.mark.parametrize("how", ["paused container", "hang fault"])
 def test_hanging_service_delays_at_most_one_request_by_the_read_timeout(
-    stack: Stack, how: str
+    stack: Stack, deviation: Callable[[str], None], how: str
 ) -> None:
     """storage2 accepts connections but never answers: every request still succeeds within the
     read timeout plus a margin, and only the first one pays that timeout; then it is out."""
     if how == "paused container":
         stack.pause("storage2")
     else:
+        # Its /health still answers: only a passive check can take it out.
+        deviation("retried-timeout-kept-in-rotation")
         stack.set_fault("storage2", "hang")
     timing = stack.spec.timing
 

@@ -1,6 +1,6 @@
 """The gateways under test, described by what the suite needs to know about each.
 
-Tests branch on capabilities (`active_health`, `counts_requests`), never on names, so a third
+Tests branch on capabilities (`active_health`, `counts_requests`), never on names, so another
 gateway is one more `GatewaySpec` in `GATEWAYS` (see docs/contract-suite.md).
 
 Timings are shorter than the production defaults so that failures are detected, and waited
@@ -42,6 +42,8 @@ class GatewaySpec:
     """Known, accepted departures from the contract: check name -> why. A test that meets one
     runs as a strict xfail with that reason, so the deviation stays visible and is re-checked."""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    default: bool = True
+    """Whether a run without CONTRACT_GATEWAYS / --gateways includes it."""
 
     @property
     def active_health(self) -> bool:
@@ -61,8 +63,8 @@ OUR_TIMING = Timing(
 )
 
 
-def _our_env(urls: list[str]) -> dict[str, str]:
-    t = OUR_TIMING
+def _active_env(t: Timing, urls: list[str]) -> dict[str, str]:
+    """The gateway's own setting names, for a gateway with active health checks."""
     assert t.health_interval is not None
     return {
         "STORAGE_SERVICES": ",".join(urls),
@@ -75,8 +77,11 @@ def _our_env(urls: list[str]) -> dict[str, str]:
         "HEALTH_RISE": str(t.health_rise),
         "HEALTH_FALL": str(t.health_fall),
         "RETRY_AFTER": "1",
-        "LOG_FORMAT": "json",
     }
+
+
+def _our_env(urls: list[str]) -> dict[str, str]:
+    return {**_active_env(OUR_TIMING, urls), "LOG_FORMAT": "json"}
 
 
 NGINX_TIMING = Timing(
@@ -100,6 +105,23 @@ def _nginx_env(urls: list[str]) -> dict[str, str]:
         "HEALTH_TIMEOUT": "0.5",
         "RETRY_AFTER": "1",
     }
+
+
+HAPROXY_TIMING = OUR_TIMING
+"""haproxy/render.py maps the same settings onto `timeout connect/server`, `inter`, `rise`,
+`fall` and `observe layer7 error-limit MAX_FAILS`; FAIL_TIMEOUT has no HAProxy equivalent (a
+passively failed server is back when its checks rise)."""
+
+CADDY_TIMING = Timing(
+    connect_timeout=0.5,
+    read_timeout=2.0,
+    fail_timeout=3.0,
+    health_interval=0.5,
+    health_rise=1,
+    health_fall=1,
+)
+"""caddy/render.py: `dial_timeout`, `response_header_timeout`, `fail_duration`,
+`health_interval`; Caddy 2.6 has no rise/fall (one probe decides)."""
 
 
 GATEWAYS: tuple[GatewaySpec, ...] = (
@@ -130,6 +152,37 @@ GATEWAYS: tuple[GatewaySpec, ...] = (
             ),
         },
     ),
+    GatewaySpec(
+        name="haproxy",
+        image=os.environ.get("CONTRACT_HAPROXY_IMAGE", "service-assembly/haproxy:dev"),
+        port=8081,
+        timing=HAPROXY_TIMING,
+        env=lambda urls: _active_env(HAPROXY_TIMING, urls),
+        counts_requests=True,
+        deviations={
+            "retried-5xx-kept-in-rotation": (
+                "HAProxy retries a 5xx answer on another server (retry-on) before its passive "
+                "check (observe layer7) sees it, so a service answering 500/503 stays in "
+                "rotation until its active checks fail (never, for 500 on /data alone)"
+            ),
+            "retried-timeout-kept-in-rotation": (
+                "HAProxy retries a read timeout on another server (retry-on response-timeout) "
+                "before its passive check sees it, so a service that hangs on /data while its "
+                "/health answers stays in rotation and every request it gets waits READ_TIMEOUT"
+            ),
+        },
+    ),
+    GatewaySpec(
+        name="caddy",
+        image=os.environ.get("CONTRACT_CADDY_IMAGE", "service-assembly/caddy:dev"),
+        port=8082,
+        timing=CADDY_TIMING,
+        env=lambda urls: _active_env(CADDY_TIMING, urls),
+        counts_requests=False,
+        # Out of the default set: Caddy cannot produce /status, which Stack.reset waits on, so a
+        # run errors at the first reset (docs/contract-suite.md, "HAProxy and Caddy").
+        default=False,
+    ),
 )
 
 STORAGE_IMAGE = os.environ.get("CONTRACT_STORAGE_IMAGE", "service-assembly/storage:dev")
@@ -138,9 +191,9 @@ STORAGE_NAMES = ("storage1", "storage2", "storage3")
 
 
 def selected(names: str | None) -> tuple[GatewaySpec, ...]:
-    """The gateways named in a comma-separated list (all of them when None or empty)."""
+    """The gateways named in a comma-separated list (the default ones when None or empty)."""
     if not names:
-        return GATEWAYS
+        return tuple(g for g in GATEWAYS if g.default)
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     known = {g.name: g for g in GATEWAYS}
     unknown = [n for n in wanted if n not in known]

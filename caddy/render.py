@@ -1,0 +1,143 @@
+"""Caddy's configuration (a Caddyfile), rendered from the gateway's setting names.
+
+The image runs this at container start (`python3 -m caddy.render OUTPUT`, standard library
+only); the settings are read and checked exactly as for HAProxy (haproxy/render.py).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from haproxy.render import SettingError, Settings, settings_from, storage_authorities
+
+UNAVAILABLE = '{"detail": "no storage service available"}'
+
+
+def _duration(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+def render(port: int, servers: list[str], settings: Settings, fail_timeout_s: float) -> str:
+    """The whole Caddyfile: `servers` are host:port authorities, in rotation order.
+
+    Caddy dials a name as it opens each connection, so a changed address is followed without
+    DISCOVERY_INTERVAL; its dynamic upstreams would re-resolve too, but Caddy 2.6 runs no active
+    health checks on them.
+    """
+    s = settings
+    active = (
+        f"""
+			health_uri /health
+			health_interval {_duration(s.health_interval_s)}
+			health_timeout {_duration(s.health_timeout_s)}
+			health_status 200"""
+        if s.health_interval_s > 0
+        else ""
+    )
+    passive = (
+        f"""
+			fail_duration {_duration(fail_timeout_s)}
+			max_fails {s.max_fails}
+			unhealthy_status 5xx"""
+        if s.max_fails > 0
+        else ""
+    )
+    # Long enough for a hanging attempt and a connect to the next server; a retry starts
+    # only while this lasts.
+    try_duration = s.read_timeout_s + s.connect_timeout_s
+    log = "\n\tlog {\n\t\toutput stdout\n\t\tformat json\n\t}" if s.access_log else ""
+    return f"""# Rendered by caddy/render.py from the gateway's setting names (docs/deploy.md).
+{{
+	admin off
+	auto_https off
+	servers {{
+		# Go adds 4 KiB to this: 8 KiB of request head in all, like nginx's buffers.
+		max_header_size 4KB
+	}}
+}}
+
+:{port} {{{log}
+	route {{
+		# X-Request-ID: a client's 1..128 of [A-Za-z0-9._:-] is kept, anything else replaced.
+		@rid_invalid not header_regexp X-Request-ID ^[A-Za-z0-9._:-]{{1,128}}$
+		request_header @rid_invalid X-Request-ID {{http.request.uuid}}
+		header X-Request-ID {{http.request.header.X-Request-ID}}
+
+		@health path /health
+		handle @health {{
+			header Content-Type application/json
+			respond `{{"status": "ok"}}` 200
+		}}
+
+		@data path /data
+		@data_other {{
+			path /data
+			not method GET HEAD
+		}}
+		handle @data_other {{
+			header Content-Type application/json
+			header Allow "GET, HEAD"
+			respond `{{"detail": "Method Not Allowed"}}` 405
+		}}
+		handle @data {{
+			# Storage services answer GET only; Go's server still sends no body to a HEAD client.
+			method GET
+			reverse_proxy {" ".join(servers)} {{
+				lb_policy round_robin
+				lb_try_duration {_duration(try_duration)}
+				lb_try_interval 10ms{active}{passive}
+				# The storage service echoes the id too; the client must see it once.
+				header_down -X-Request-ID
+				transport http {{
+					dial_timeout {_duration(s.connect_timeout_s)}
+					response_header_timeout {_duration(s.read_timeout_s)}
+				}}
+				# A 5xx that reached the client would break the contract: answer the 503 below.
+				@failed status 5xx
+				handle_response @failed {{
+					error "storage service failed" 503
+				}}
+			}}
+		}}
+
+		handle {{
+			header Content-Type application/json
+			respond `{{"detail": "Not Found"}}` 404
+		}}
+	}}
+
+	handle_errors {{
+		header X-Request-ID {{http.request.header.X-Request-ID}}
+		header Content-Type application/json
+		header Retry-After {s.retry_after_s}
+		respond `{UNAVAILABLE}` 503
+	}}
+}}
+"""
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python3 -m caddy.render OUTPUT_FILE", file=sys.stderr)
+        return 2
+    env = os.environ
+    try:
+        settings = settings_from(env)
+        fail_timeout = float(env.get("FAIL_TIMEOUT", "10"))
+        if not 0 < fail_timeout <= 3600:
+            raise SettingError(
+                f"FAIL_TIMEOUT must be a positive number of seconds, got {fail_timeout}"
+            )
+        port = int(env.get("CADDY_LISTEN_PORT", "8082"))
+        config = render(
+            port, storage_authorities(env.get("STORAGE_SERVICES", "")), settings, fail_timeout
+        )
+    except (SettingError, ValueError) as error:
+        print(f"caddy config: {error}", file=sys.stderr)
+        return 2
+    Path(argv[1]).write_text(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

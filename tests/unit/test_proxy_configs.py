@@ -1,0 +1,120 @@
+"""HAProxy's and Caddy's configs are rendered from the gateway's setting names, and bad ones
+stop the container with one line."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from caddy.render import main as caddy_main
+from haproxy.render import SettingError, settings_from, storage_authorities
+from haproxy.render import main as haproxy_main
+
+REPO = Path(__file__).resolve().parents[2]
+STORAGE = "http://storage1:8000, http://storage2:8000/,http://storage3:8000"
+
+
+def rendered(main: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    for name, value in {"STORAGE_SERVICES": STORAGE, **env}.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "config"
+    assert callable(main)
+    assert main(["render", str(out)]) == 0
+    return out.read_text()
+
+
+class TestSettings:
+    def test_storage_services_become_authorities_in_order(self) -> None:
+        assert storage_authorities(STORAGE) == ["storage1:8000", "storage2:8000", "storage3:8000"]
+
+    @pytest.mark.parametrize(
+        ("env", "message"),
+        [
+            ({"CONNECT_TIMEOUT": "soon"}, "CONNECT_TIMEOUT must be a positive number"),
+            ({"HEALTH_RISE": "0"}, "HEALTH_RISE must be an integer >= 1"),
+            ({"ACCESS_LOG": "maybe"}, "ACCESS_LOG must be true or false"),
+        ],
+    )
+    def test_a_bad_value_is_named(self, env: dict[str, str], message: str) -> None:
+        with pytest.raises(SettingError, match=message):
+            settings_from(env)
+
+    def test_a_url_with_a_path_is_refused(self) -> None:
+        with pytest.raises(SettingError, match="without a path"):
+            storage_authorities("http://storage1:8000/api")
+
+    def test_the_image_prints_one_line_and_exits_2(self, tmp_path: Path) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "haproxy.render", str(tmp_path / "cfg")],
+            cwd=REPO,
+            env={"STORAGE_SERVICES": "ftp://storage1"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert result.stderr.strip().count("\n") == 0
+        assert result.stderr.startswith("haproxy config: STORAGE_SERVICES entries must be")
+
+
+class TestHaproxy:
+    def test_settings_are_carried_over(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        config = rendered(
+            haproxy_main,
+            tmp_path,
+            monkeypatch,
+            CONNECT_TIMEOUT="0.25",
+            HEALTH_RISE="3",
+            MAX_FAILS="2",
+            RETRY_AFTER="7",
+            DISCOVERY_INTERVAL="4",
+        )
+        assert "timeout connect 250ms" in config
+        assert " rise 3 " in config
+        assert "observe layer7 error-limit 2 on-error mark-down" in config
+        assert "hdr Retry-After 7" in config
+        assert "hold valid 4000ms" in config
+        servers = [
+            line.split()[1] for line in config.splitlines() if line.startswith("    server ")
+        ]
+        assert servers == ["storage1:8000", "storage2:8000", "storage3:8000"]
+
+    def test_discovery_off_resolves_once(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        config = rendered(haproxy_main, tmp_path, monkeypatch, DISCOVERY_INTERVAL="0")
+        assert "resolvers" not in config
+
+    @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+    def test_haproxy_accepts_the_config(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Names that resolve here: HAProxy resolves the servers when it checks the config.
+        config = rendered(
+            haproxy_main,
+            tmp_path,
+            monkeypatch,
+            STORAGE_SERVICES="http://localhost:9001,http://127.0.0.1:9002",
+        )
+        # The image's path to the /status script, pointed at the repository's copy.
+        lua = str(REPO / "haproxy" / "status.lua")
+        path = tmp_path / "haproxy.cfg"
+        path.write_text(config.replace("/usr/local/lib/service-assembly/haproxy-status.lua", lua))
+        check = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+class TestCaddy:
+    def test_settings_are_carried_over(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        config = rendered(caddy_main, tmp_path, monkeypatch, READ_TIMEOUT="3", FAIL_TIMEOUT="4")
+        assert "reverse_proxy storage1:8000 storage2:8000 storage3:8000 {" in config
+        assert "lb_policy round_robin" in config
+        assert "response_header_timeout 3000ms" in config
+        assert "fail_duration 4000ms" in config
+        assert "Retry-After 1" in config
