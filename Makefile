@@ -73,25 +73,26 @@ images: docker-check wheels ## Build the storage, gateway, nginx, HAProxy and Ca
 deploy-env: venv ## Check the gateway settings (gateway.env + environment) into .cache/gateway.env
 	$(PYTHON) -m gateway_service.deploy_env $(GATEWAY_ENV_FILE) $(DEPLOY_ENV)
 
+# Start one compose deployment with the checked settings and wait until it is healthy.
+# $(1) compose command, $(2) project, $(3) what serves, $(4) port variable, $(5) its default,
+# $(6) its endpoints (no commas: they would split the call's arguments).
+define compose_up
+	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(1) up -d
+	scripts/wait-healthy.sh $(2) $(DEPLOY_TIMEOUT)
+	@echo "$(3) ready: http://127.0.0.1:$${$(4):-$(5)} ($(6))"
+endef
+
 deploy: deploy-env images test-unit ## Build, unit-test and start our gateway + 3 storage services on 127.0.0.1:8000
-	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_GATEWAY) up -d
-	scripts/wait-healthy.sh $(GATEWAY_PROJECT) $(DEPLOY_TIMEOUT)
-	@echo "gateway ready: http://127.0.0.1:$${GATEWAY_PORT:-8000} (GET /data, /status, /health, /metrics)"
+	$(call compose_up,$(COMPOSE_GATEWAY),$(GATEWAY_PROJECT),gateway,GATEWAY_PORT,8000,GET /data /status /health /metrics)
 
 deploy-nginx: deploy-env images test-unit ## Build, unit-test and start nginx + 3 storage services on 127.0.0.1:8080
-	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_NGINX) up -d
-	scripts/wait-healthy.sh $(NGINX_PROJECT) $(DEPLOY_TIMEOUT)
-	@echo "nginx ready: http://127.0.0.1:$${NGINX_PORT:-8080} (GET /data, /status, /health)"
+	$(call compose_up,$(COMPOSE_NGINX),$(NGINX_PROJECT),nginx,NGINX_PORT,8080,GET /data /status /health)
 
 deploy-haproxy: deploy-env images test-unit ## Build, unit-test and start HAProxy + 3 storage services on 127.0.0.1:8081
-	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_HAPROXY) up -d
-	scripts/wait-healthy.sh $(HAPROXY_PROJECT) $(DEPLOY_TIMEOUT)
-	@echo "HAProxy ready: http://127.0.0.1:$${HAPROXY_PORT:-8081} (GET /data, /status, /health)"
+	$(call compose_up,$(COMPOSE_HAPROXY),$(HAPROXY_PROJECT),HAProxy,HAPROXY_PORT,8081,GET /data /status /health)
 
 deploy-caddy: deploy-env images test-unit ## Build, unit-test and start Caddy + 3 storage services on 127.0.0.1:8082
-	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(COMPOSE_CADDY) up -d
-	scripts/wait-healthy.sh $(CADDY_PROJECT) $(DEPLOY_TIMEOUT)
-	@echo "Caddy ready: http://127.0.0.1:$${CADDY_PORT:-8082} (GET /data, /health; no /status)"
+	$(call compose_up,$(COMPOSE_CADDY),$(CADDY_PROJECT),Caddy,CADDY_PORT,8082,GET /data /health; no /status)
 
 deploy-swarm: deploy-env images test-unit ## Deploy our gateway + STORAGE_REPLICAS (3) storage replicas on Docker Swarm, port 8000
 	GATEWAY_ENV_FILE=$(DEPLOY_ENV) scripts/swarm.sh deploy $(SWARM_STACK) docker-stack.yml \
@@ -147,14 +148,14 @@ bench-smoke: venv ## Prove the benchmark works: seconds per gateway, no timing c
 scan: .venv-scan/.installed ## Offline scans: hadolint, checkov (Dockerfiles, compose, stack files, k8s/), bandit
 	PATH="$(CURDIR)/.venv-scan/bin:$$PATH" scripts/scan.sh
 
-down: docker-check ## Stop the compose and swarm deployments (keeps the images)
+down: docker-check ## Stop every compose and swarm deployment (keeps the images)
 	$(COMPOSE_GATEWAY) down -v --remove-orphans
 	$(COMPOSE_NGINX) down -v --remove-orphans
 	$(COMPOSE_HAPROXY) down -v --remove-orphans
 	$(COMPOSE_CADDY) down -v --remove-orphans
 	scripts/swarm.sh down
 
-clean: down ## Remove both deployments: containers, networks and project images (keeps the base image)
+clean: down ## Remove every deployment: containers, networks, stacks and project images (keeps the base image)
 	scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT) $(HAPROXY_PROJECT) $(CADDY_PROJECT)
 
 clean-all: down ## clean, plus the local base image, .cache (wheels, rootfs) and .venv-scan
