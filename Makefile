@@ -108,8 +108,8 @@ test: venv images ## Run all tests: unit, and integration against the images (ne
 	@scripts/host-packages.sh test
 	$(PYTHON) -m pytest
 
-test-unit: venv ## Run the unit tests of both services and toolkit/ (the slow differential test runs in `make test`)
-	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests toolkit/tests
+test-unit: venv ## Run the unit tests of both services, toolkit/ and loadcompare/ (the slow differential test runs in `make test`)
+	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests toolkit/tests loadcompare/tests
 
 test-integration: venv images ## Run the contract suite against both gateways in containers
 	$(PYTHON) -m pytest -m integration tests

@@ -1,1 +1,2 @@
-"""Locust scenarios comparing the gateways; `python -m loadtests` runs the comparison."""
+"""Locust scenarios comparing the gateways (`locust -f loadtests`); `python -m loadtests` runs the
+comparison, whose driver and support code are the `loadcompare` package."""

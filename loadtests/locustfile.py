@@ -6,7 +6,10 @@ mid-run, or all of them down for a while; a load shape runs the phases and ends 
 
 Runs the same with locust's local runner or distributed (`--processes N`, `--master`/`--worker`):
 the run, its faults and its figures are on the master or local process; workers only send the
-responses they saw (`_distributed`).
+responses they saw (`loadcompare.distributed`).
+
+Only this file is here: `locust -f loadtests` imports every module of the folder whose name does
+not start with `_`, so the code it uses lives in the `loadcompare` package.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import json
 import logging
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-# Locust imports this file by path, not as part of the package; the helpers are imported as
-# `loadtests._*` so they are one module whether imported from here, the comparison or the tests.
+# Locust imports this file by path, not as part of a package: the repository must be on the path
+# for `loadcompare` to be importable, whatever the directory locust was started from.
 _REPO = str(Path(__file__).resolve().parent.parent)
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
@@ -28,18 +32,19 @@ from locust import FastHttpUser, LoadTestShape, events, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
-from loadtests import _distributed  # noqa: E402
-from loadtests._faults import FaultError  # noqa: E402
-from loadtests._options import add_options, settings_from  # noqa: E402
-from loadtests._plan import total_s  # noqa: E402
-from loadtests._result import build, share_table  # noqa: E402
-from loadtests._run import Run  # noqa: E402
+from loadcompare import distributed  # noqa: E402
+from loadcompare.faults import FaultError  # noqa: E402
+from loadcompare.figures import build, share_table  # noqa: E402
+from loadcompare.options import add_options, settings_from  # noqa: E402
+from loadcompare.plan import total_s  # noqa: E402
+from loadcompare.results import RunResult  # noqa: E402
+from loadcompare.run import Run  # noqa: E402
 
 log = logging.getLogger("loadtests")
 
 # The run in progress in this process; replaced at every test start (the web UI can run several).
 _current: list[Run] = []
-_results: list[dict[str, Any]] = []
+_results: list[RunResult] = []
 
 
 def current_run() -> Run | None:
@@ -59,7 +64,7 @@ def _check_options(environment: Environment, **_kwargs: Any) -> None:
 
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
-    _distributed.on_test_start(environment)
+    distributed.on_test_start(environment)
     if isinstance(environment.runner, WorkerRunner):
         return  # the run, its faults and its figures live on the master
     run = Run(settings_from(environment.parsed_options), environment.host or "")
@@ -80,7 +85,7 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
     run.stop()
     workers, warnings = 0, []
     if isinstance(environment.runner, MasterRunner):
-        collected = _distributed.collect(environment.runner, run.started_wall)
+        collected = distributed.collect(environment.runner, run.started_wall)
         run.samples = collected.samples
         run.error = run.error or collected.error
         workers, warnings = collected.workers, collected.warnings
@@ -92,15 +97,17 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
     )
     _results[:] = [result]
     print(share_table(result))
-    for key in ("failover", "outage", "gateway_view"):
-        if result[key] is not None:
-            print(f"{key}: {json.dumps(result[key])}")
-    for violation in result["violations"]:
+    for key, figures in (
+        ("failover", result.failover),
+        ("outage", result.outage),
+        ("gateway_view", result.gateway_view),
+    ):
+        if figures is not None:
+            print(f"{key}: {json.dumps(asdict(figures))}")
+    for violation in result.violations:
         print(f"threshold exceeded: {violation}")
     if run.settings.stats_json:
-        path = Path(run.settings.stats_json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n")
+        result.write(Path(run.settings.stats_json))
     # A later test start (web UI) must not see this run's state in the shape's first tick.
     _current.clear()
 
@@ -109,10 +116,10 @@ def _set_exit_code(environment: Environment, **_kwargs: Any) -> None:
     if not _results:
         return
     result = _results[0]
-    if result["error"]:
-        log.error("run failed: %s", result["error"])
+    if result.error:
+        log.error("run failed: %s", result.error)
         environment.process_exit_code = 2
-    elif result["violations"]:
+    elif result.violations:
         environment.process_exit_code = 1
     else:
         # Failed requests are the point of the failure scenarios; they are reported, not fatal.
@@ -152,7 +159,7 @@ class GatewayUser(FastHttpUser):
             else:
                 response.success()
             latency_ms = float(response.request_meta["response_time"])
-            recorder = current_run() or _distributed.worker_buffer()
+            recorder = current_run() or distributed.worker_buffer()
             if recorder is not None:
                 recorder.record(latency_ms, status, instance, ok)
 
@@ -180,9 +187,9 @@ class ScenarioShape(LoadTestShape):
 _events: Any = events
 _events.init_command_line_parser.add_listener(_add_options)
 _events.init.add_listener(_check_options)
-_events.init.add_listener(_distributed.register)
+_events.init.add_listener(distributed.register)
 _events.test_start.add_listener(_on_test_start)
 _events.test_stop.add_listener(_on_test_stop)
 _events.quitting.add_listener(_set_exit_code)
-_events.report_to_master.add_listener(_distributed.on_report_to_master)
-_events.worker_report.add_listener(_distributed.on_worker_report)
+_events.report_to_master.add_listener(distributed.on_report_to_master)
+_events.worker_report.add_listener(distributed.on_worker_report)

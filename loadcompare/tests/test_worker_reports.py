@@ -5,8 +5,8 @@ from dataclasses import asdict
 import msgpack  # locust's wire encoding
 import pytest
 
-from loadtests._analysis import Sample, failover, share, timeline
-from loadtests._worker_reports import Collector, SampleBuffer, WorkerReport
+from loadcompare.analysis import Sample, failover, share, timeline
+from loadcompare.worker_reports import Collector, SampleBuffer, WorkerReport
 
 START = 1_700_000_000.0  # the master's wall clock when the run started
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from loadtests._analysis import Sample
+from loadcompare.analysis import Sample
 
 # Key of our part of the report locust's own stats message carries (`report_to_master`), so the
 # samples arrive in the same message as the stats they belong to.

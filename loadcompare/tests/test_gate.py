@@ -2,10 +2,11 @@
 
 from dataclasses import replace
 
-from loadtests._options import Settings
-from loadtests._plan import Action, Durations, Scenario, phases, total_s
-from loadtests._result import threshold_violations
-from loadtests._run import Run
+from loadcompare.figures import threshold_violations
+from loadcompare.options import Settings
+from loadcompare.plan import Action, Durations, Scenario, phases, total_s
+from loadcompare.results import LocustTotals
+from loadcompare.run import Run
 
 STEADY = Settings(
     scenario=Scenario.STEADY,
@@ -18,7 +19,14 @@ STEADY = Settings(
     max_p99_ms=1000.0,
     stats_json="",
 )
-GOOD = {"requests": 1000, "fail_ratio": 0.0, "p95_ms": 20, "p99_ms": 40}
+
+
+def totals(requests: int, fail_ratio: float, p95_ms: int, p99_ms: int) -> LocustTotals:
+    failures = round(requests * fail_ratio)
+    return LocustTotals(requests, failures, fail_ratio, 200.0, 5, p95_ms, p99_ms, p99_ms)
+
+
+GOOD = totals(1000, 0.0, p95_ms=20, p99_ms=40)
 
 
 class TestGate:
@@ -26,22 +34,22 @@ class TestGate:
         assert threshold_violations(Run(STEADY, "http://127.0.0.1:8000"), GOOD) == []
 
     def test_a_steady_run_names_every_threshold_it_exceeds(self) -> None:
-        totals = {"requests": 1000, "fail_ratio": 0.05, "p95_ms": 600, "p99_ms": 900}
+        exceeded = totals(1000, 0.05, p95_ms=600, p99_ms=900)
 
-        violations = threshold_violations(Run(STEADY, "http://127.0.0.1:8000"), totals)
+        violations = threshold_violations(Run(STEADY, "http://127.0.0.1:8000"), exceeded)
 
         assert violations == ["fail ratio 0.0500 > 0.01", "p95 600 ms > 500.0 ms"]
 
     def test_a_steady_run_without_requests_fails(self) -> None:
-        totals = {"requests": 0, "fail_ratio": 0.0}
+        none = LocustTotals(requests=0, failures=0, fail_ratio=0.0, rps=0.0)
 
-        assert threshold_violations(Run(STEADY, "http://127.0.0.1:8000"), totals) != []
+        assert threshold_violations(Run(STEADY, "http://127.0.0.1:8000"), none) != []
 
     def test_failure_scenarios_are_not_gated_on_their_failed_requests(self) -> None:
         settings = replace(STEADY, scenario=Scenario.FAILOVER_KILL)
-        totals = {"requests": 1000, "fail_ratio": 0.3, "p95_ms": 900, "p99_ms": 3000}
+        failing = totals(1000, 0.3, p95_ms=900, p99_ms=3000)
 
-        assert threshold_violations(Run(settings, "http://127.0.0.1:8000"), totals) == []
+        assert threshold_violations(Run(settings, "http://127.0.0.1:8000"), failing) == []
 
 
 class TestPhases:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadtests._plan import Durations, Scenario
+from loadcompare.plan import Durations, Scenario
 
 DEFAULT_USERS = 20
 DEFAULT_SPAWN_RATE = 20.0

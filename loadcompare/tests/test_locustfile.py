@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.__main__ import distributed_options
-
-LOADTESTS = Path(__file__).resolve().parent.parent
+from loadcompare.matrix import distributed_options
+from loadcompare.paths import LOCUSTFILES
+from loadcompare.results import RunResult
 
 
 def locust(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(LOADTESTS), *args],
+        [sys.executable, "-m", "locust", "-f", str(LOCUSTFILES), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -82,9 +82,9 @@ def test_every_response_is_counted_once(gateway: str, tmp_path: Path, workers: i
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
-    result = json.loads(stats.read_text())
-    assert result["settings"]["workers"] == workers
-    assert result["error"] is None
-    assert result["locust"]["requests"] > 0
-    assert sum(result["share"].values()) == result["locust"]["requests"]
+    result = RunResult.read(stats)
+    assert result.settings.workers == workers
+    assert result.error is None
+    assert result.locust.requests > 0
+    assert sum(result.share.values()) == result.locust.requests
     assert "Share per storage instance (steady," in done.stdout

@@ -5,15 +5,17 @@ import sys
 from itertools import pairwise
 from pathlib import Path
 
-from loadtests.__main__ import Gateway, arguments, locust_command
-from loadtests._plan import Scenario
+from loadcompare.cli import arguments
+from loadcompare.matrix import locust_command
+from loadcompare.plan import Scenario
+from loadcompare.targets import Gateway
 
 REPO = Path(__file__).resolve().parent.parent.parent
 OURS = Gateway("ours", "http://127.0.0.1:8000")
 
 
 def command(*argv: str) -> list[str]:
-    return locust_command(arguments(list(argv)), OURS, Scenario.STEADY, Path("/tmp/x"))
+    return locust_command(arguments(list(argv)).load, OURS, Scenario.STEADY, Path("/tmp/x"))
 
 
 def test_by_default_each_run_is_one_local_locust_process() -> None:

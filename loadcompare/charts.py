@@ -11,42 +11,44 @@ matplotlib.use("Agg")  # files only; no display here or in CI
 
 import matplotlib.pyplot as plt
 
-from loadtests._summary import SCENARIO_TITLES, Result, Results
+from loadcompare.plan import Scenario
+from loadcompare.results import Results, Runs
+from loadcompare.summary import SCENARIO_TITLES
 
 COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
 
 
-def timeline_chart(scenario: str, runs: dict[str, Result | None], path: Path) -> bool:
+def timeline_chart(scenario: Scenario, runs: Runs, path: Path) -> bool:
     """Throughput, failures and latency per second for each gateway; False when nothing to draw."""
-    drawn = {g: r for g, r in runs.items() if r and r.get("timeline")}
+    drawn = {g: r for g, r in runs.items() if r and r.timeline}
     if not drawn:
         return False
-    targets = {g: r.get("target_instance") for g, r in drawn.items() if r.get("target_instance")}
+    targets = {g: r.target_instance for g, r in drawn.items() if r.target_instance}
     rows = 3 if targets else 2
     fig, axes = plt.subplots(rows, 1, figsize=(10, 2.6 + 2.2 * rows), sharex=True)
     top, bottom = axes[0], axes[-1]
     for (gateway, result), colour in zip(drawn.items(), COLOURS, strict=False):
         # The last second is cut short by the end of the run; drawn, it looks like a collapse.
-        buckets = [b for b in result["timeline"] if b["t"] + 1 <= result.get("duration_s", 1e9)]
-        t = [b["t"] for b in buckets]
-        top.plot(t, [b["requests"] for b in buckets], color=colour, label=f"{gateway} requests/s")
+        buckets = [b for b in result.timeline if b.t + 1 <= result.duration_s]
+        t = [b.t for b in buckets]
+        top.plot(t, [b.requests for b in buckets], color=colour, label=f"{gateway} requests/s")
         top.plot(
             t,
-            [b["failures"] for b in buckets],
+            [b.failures for b in buckets],
             color=colour,
             linestyle="--",
             label=f"{gateway} failures/s",
         )
-        bottom.plot(t, [b["p50_ms"] for b in buckets], color=colour, label=f"{gateway} p50")
+        bottom.plot(t, [b.p50_ms for b in buckets], color=colour, label=f"{gateway} p50")
         bottom.plot(
-            t, [b["p95_ms"] for b in buckets], color=colour, linestyle=":", label=f"{gateway} p95"
+            t, [b.p95_ms for b in buckets], color=colour, linestyle=":", label=f"{gateway} p95"
         )
         if gateway in targets:
-            served = [b["by_instance"].get(targets[gateway], 0) for b in buckets]
+            served = [b.by_instance.get(targets[gateway], 0) for b in buckets]
             axes[1].plot(
                 t, served, color=colour, label=f"{gateway}: answered by {targets[gateway]}"
             )
-        fault, recovered = result.get("fault_t"), result.get("recover_t")
+        fault, recovered = result.fault_t, result.recover_t
         if fault is not None and recovered is not None:
             for axis in axes:
                 axis.axvspan(fault, recovered, color=colour, alpha=0.12)
@@ -59,7 +61,7 @@ def timeline_chart(scenario: str, runs: dict[str, Result | None], path: Path) ->
     bottom.set_yscale("log")
     bottom.set_xlabel("seconds since start (shaded: storage service(s) down)")
     bottom.legend(loc="upper left", fontsize="small", ncols=2)
-    fig.suptitle(SCENARIO_TITLES.get(scenario, scenario), fontsize="medium")
+    fig.suptitle(SCENARIO_TITLES[scenario], fontsize="medium")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -68,8 +70,8 @@ def timeline_chart(scenario: str, runs: dict[str, Result | None], path: Path) ->
 
 def share_chart(results: Results, gateways: Sequence[str], path: Path) -> bool:
     """Share of successful steady responses per storage instance, one bar per gateway."""
-    runs = results.get("steady", {})
-    shares = {g: r["share"] for g in gateways if (r := runs.get(g)) and r.get("share")}
+    runs = results.get(Scenario.STEADY, {})
+    shares = {g: r.share for g in gateways if (r := runs.get(g)) and r.share}
     if not shares:
         return False
     instances = sorted({i for s in shares.values() for i in s})

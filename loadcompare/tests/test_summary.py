@@ -1,39 +1,37 @@
 """The side-by-side summary: both gateways' figures in their own columns, and honest gaps."""
 
-from typing import Any
+from dataclasses import replace
 
-from loadtests._summary import Results, render, verdicts
-
-
-def steady(rps: float, p95: int, counts: dict[str, int], deviation: float) -> dict[str, Any]:
-    return {
-        "scenario": "steady",
-        "locust": {"rps": rps, "requests": sum(counts.values()), "failures": 0, "fail_ratio": 0.0,
-                   "p50_ms": 3, "p95_ms": p95, "p99_ms": 20},
-        "share": counts,
-        "share_max_deviation_pp": deviation,
-        "error": None,
-    }  # fmt: skip
+from loadcompare.analysis import FailoverFigures
+from loadcompare.plan import Scenario
+from loadcompare.results import Comparison, GatewayView, LocustTotals, Results, RunResult
+from loadcompare.summary import render, verdicts
+from loadcompare.tests.factories import META, run_result
 
 
-def kill(errors: int, recovery: float | None) -> dict[str, Any]:
-    return {
-        "scenario": "failover-kill",
-        "locust": {"rps": 200.0, "requests": 1000, "failures": errors, "fail_ratio": errors / 1000},
-        "failover": {"errors_during": errors, "requests_during": 400, "errors_after": 0,
-                     "detection_s": 0.25, "recovery_s": recovery, "p99_during_ms": 40.0},
-        "gateway_view": {"unavailable_after_s": 2.1, "available_after_s": None},
-        "error": None,
-    }  # fmt: skip
+def steady(rps: float, p95: int, counts: dict[str, int], deviation: float) -> RunResult:
+    locust = LocustTotals(requests=sum(counts.values()), failures=0, fail_ratio=0.0, rps=rps,
+                          p50_ms=3, p95_ms=p95, p99_ms=20)  # fmt: skip
+    return run_result(Scenario.STEADY, locust, share=counts, share_max_deviation_pp=deviation)
+
+
+def kill(errors: int, recovery: float | None) -> RunResult:
+    locust = LocustTotals(requests=1000, failures=errors, fail_ratio=errors / 1000, rps=200.0)
+    failover = FailoverFigures(
+        requests_during=400, errors_during=errors, errors_after=0, last_from_target_s=None,
+        last_error_s=None, detection_s=0.25, recovery_s=recovery, p99_during_ms=40.0,
+    )  # fmt: skip
+    view = GatewayView(unavailable_after_s=2.1, available_after_s=None)
+    return run_result(Scenario.FAILOVER_KILL, locust, failover=failover, gateway_view=view)
 
 
 RESULTS: Results = {
-    "steady": {
+    Scenario.STEADY: {
         "ours": steady(201.5, 9, {"storage1": 400, "storage2": 400, "storage3": 400}, 0.0),
         "nginx": steady(202.0, 4, {"storage1": 500, "storage2": 400, "storage3": 300}, 8.3),
     },
-    "failover-kill": {"ours": kill(0, 4.5), "nginx": kill(7, None)},
-    "all-down": {"ours": None, "nginx": None},
+    Scenario.FAILOVER_KILL: {"ours": kill(0, 4.5), "nginx": kill(7, None)},
+    Scenario.ALL_DOWN: {"ours": None, "nginx": None},
 }
 
 
@@ -43,7 +41,7 @@ def table_row(summary: str, label: str) -> list[str]:
 
 
 class TestRender:
-    summary = render(RESULTS, ["ours", "nginx"], {"mode": "short"}, ["share.png"])
+    summary = render(Comparison(RESULTS, replace(META, mode="short")), ["share.png"])
 
     def test_each_gateway_has_its_own_column_in_gateway_order(self) -> None:
         assert "| | ours | nginx |" in self.summary
@@ -65,9 +63,9 @@ class TestRender:
         assert "- mode: short" in self.summary
 
     def test_says_how_the_load_was_generated(self) -> None:
-        meta = {"load generator": "a locust master and 2 worker processes"}
+        meta = replace(META, load_generator="a locust master and 2 worker processes")
 
-        summary = render(RESULTS, ["ours", "nginx"], meta, [])
+        summary = render(Comparison(RESULTS, meta), [])
 
         assert "load from a locust master and 2 worker processes." in summary
 
@@ -82,8 +80,8 @@ class TestVerdicts:
         assert "**ours**" in failures
 
     def test_calls_a_difference_within_noise_a_tie(self) -> None:
-        close = {
-            "steady": {
+        close: Results = {
+            Scenario.STEADY: {
                 "ours": steady(200.0, 40, {"a": 1}, 0.02),
                 "nginx": steady(200.0, 41, {"a": 1}, 0.01),
             }

@@ -15,6 +15,8 @@ import docker
 from docker.errors import DockerException
 from docker.models.containers import Container
 
+from loadcompare.targets import deploy_commands
+
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 STORAGE_PREFIX = "storage"
@@ -60,7 +62,7 @@ def project_publishing(client: docker.DockerClient, host_port: int) -> str:
                     return str(container.labels[PROJECT_LABEL])
     raise FaultError(
         f"no compose container publishes port {host_port}; start the deployment "
-        "(make deploy / make deploy-nginx) or pass --compose-project"
+        f"({deploy_commands()}) or pass --compose-project"
     )
 
 

@@ -18,8 +18,8 @@ import gevent.event
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from loadtests._analysis import Sample
-from loadtests._worker_reports import (
+from loadcompare.analysis import Sample
+from loadcompare.worker_reports import (
     FINAL_REQUEST,
     REPORT_KEY,
     Collector,

@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import gevent
 
-from loadtests._analysis import Sample
-from loadtests._faults import (
+from loadcompare.analysis import Sample
+from loadcompare.faults import (
     FaultError,
     Faults,
     docker_client,
@@ -23,20 +22,14 @@ from loadtests._faults import (
     project_publishing,
     storage_containers,
 )
-from loadtests._options import Settings
-from loadtests._plan import Action, Phase, Scenario, phases
+from loadcompare.options import Settings
+from loadcompare.plan import Action, Phase, Scenario, phases
+from loadcompare.results import Event
 from toolkit.status import read_status
 
 log = logging.getLogger("loadtests")
 
 STATUS_POLL_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    name: str
-    t: float
-    detail: str
 
 
 class Run:

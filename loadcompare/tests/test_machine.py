@@ -1,5 +1,5 @@
 from gateway_service.settings import GatewaySettings
-from loadtests._machine import SETTING_NAMES, machine
+from loadcompare.machine import SETTING_NAMES, machine
 
 
 def test_every_gateway_setting_is_stated_by_its_environment_name() -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadtests._analysis import (
+from loadcompare.analysis import (
     Sample,
     failover,
     max_deviation_pp,
