@@ -111,7 +111,7 @@ test: venv images ## Run all tests: unit, and integration against the images (ne
 test-unit: venv ## Run the unit tests of both services, toolkit/ and loadcompare/ (the slow differential test runs in `make test`)
 	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests toolkit/tests loadcompare/tests
 
-test-integration: venv images ## Run the contract suite against both gateways in containers
+test-integration: venv images ## Run the contract suite against every described gateway in containers (GATEWAY_FILES= adds yours)
 	$(PYTHON) -m pytest -m integration tests
 
 # The stacks are removed whatever the outcome, and the swarm left if make initialised it.

@@ -23,7 +23,7 @@ from loadcompare.matrix import Load, run_all
 from loadcompare.plan import Durations, Scenario
 from loadcompare.report import deployments, load_generator, missing_results, write_report
 from loadcompare.results import Comparison, ComparisonMeta
-from loadcompare.targets import DEFAULT_GATEWAYS, MAKE_TARGETS, Gateway
+from loadcompare.targets import DEFAULT_GATEWAYS, MAKE_TARGETS, Gateway, described
 from toolkit.results import RESULTS_ROOT, run_folder
 
 PROG = "python -m loadtests"
@@ -46,10 +46,15 @@ def parse_gateways(text: str) -> tuple[Gateway, ...]:
     gateways = []
     for entry in text.split(","):
         name, sep, url = entry.strip().partition("=")
+        known = described(name) if not sep else None
+        if known is not None:
+            gateways.append(known)
+            continue
         parts = urlsplit(url)
         if not sep or not name or parts.scheme != "http" or parts.hostname != "127.0.0.1":
             raise argparse.ArgumentTypeError(
-                f"{entry!r}: expected name=http://127.0.0.1:PORT (load goes to 127.0.0.1 only)"
+                f"{entry!r}: expected a described gateway ({', '.join(MAKE_TARGETS)}) or "
+                "name=http://127.0.0.1:PORT (load goes to 127.0.0.1 only)"
             )
         gateways.append(Gateway(name, url.rstrip("/")))
     return tuple(gateways)
@@ -74,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         "--gateways",
         type=parse_gateways,
         default=DEFAULT_GATEWAYS,
-        help=f"name=url pairs, comma-separated (default: {defaults})",
+        help="described gateways or name=url pairs, comma-separated "
+        f"(default: {defaults}; described: {', '.join(MAKE_TARGETS)})",
     )
     parser.add_argument(
         "--scenarios",

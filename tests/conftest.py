@@ -17,8 +17,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--gateways",
         default=os.environ.get("CONTRACT_GATEWAYS", ""),
-        help="comma-separated gateways to run the contract suite against (default: all; "
-        "env CONTRACT_GATEWAYS)",
+        help="comma-separated gateways to run the contract suite against (default: every "
+        "default one, user files included; env CONTRACT_GATEWAYS)",
+    )
+    parser.addoption(
+        "--gateway-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a gateway description (TOML, see docs/contract-suite.md) to run the suite against "
+        "besides the project's own; repeatable (env GATEWAY_FILES, ':'-separated)",
     )
 
 

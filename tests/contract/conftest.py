@@ -13,13 +13,17 @@ from tests.harness.stack import Stack
 from tests.harness.wire import ETH_P_ALL, Wire
 
 
+def gateways_under_test(config: pytest.Config) -> tuple[GatewaySpec, ...]:
+    try:
+        return selected(config.getoption("--gateways"), config.getoption("--gateway-file"))
+    except ValueError as error:
+        raise pytest.UsageError(f"gateways: {error}") from None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Session scope: pytest groups the tests by gateway and keeps one stack alive at a time.
     if "gateway_spec" in metafunc.fixturenames:
-        try:
-            specs = selected(metafunc.config.getoption("--gateways"))
-        except ValueError as error:
-            raise pytest.UsageError(f"--gateways: {error}") from None
+        specs = gateways_under_test(metafunc.config)
         metafunc.parametrize("gateway_spec", specs, ids=[s.name for s in specs], scope="session")
 
 
@@ -34,7 +38,7 @@ def images(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         build_images(log)
         wanted = [
             STORAGE_IMAGE,
-            *(s.image for s in selected(request.config.getoption("--gateways"))),
+            *(s.image for s in gateways_under_test(request.config)),
         ]
         require_images(engine, wanted)
     except ImageError as error:

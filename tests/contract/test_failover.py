@@ -67,6 +67,7 @@ def test_failing_service_is_hidden_and_taken_out(
     """storage2 answers 500 (`error`) or 503 (`unavailable`) on /data: clients only see 200s,
     and after one failed attempt (MAX_FAILS=1) the gateway stops sending it requests."""
     deviation("retried-5xx-kept-in-rotation")
+    deviation("5xx-answer-not-retried")
     stack.set_fault("storage2", mode)
 
     with wire() as seen:

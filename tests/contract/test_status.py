@@ -1,5 +1,6 @@
 """Scenario 7: /status lists every storage service with the agreed fields, and tells the truth."""
 
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -19,6 +20,12 @@ FIELDS = {
     "consecutive_failures",
     "requests_served",
 }
+
+
+@pytest.fixture(autouse=True)
+def _needs_status(deviation: Callable[[str], None]) -> None:
+    """A gateway without /status fails every check here, as a declared deviation."""
+    deviation("no-status")
 
 
 def test_status_lists_all_services_with_the_agreed_fields(stack: Stack) -> None:
@@ -62,8 +69,12 @@ def test_requests_served_counts_what_each_service_served(stack: Stack) -> None:
         assert after[url] - before[url] == served[name], (before, after, served)
 
 
-def test_status_reflects_a_stopped_service_and_its_recovery(stack: Stack) -> None:
-    """storage3 stopped: /status shows it unavailable (2 of 3); started again: available."""
+def test_status_reflects_a_stopped_service_and_its_recovery(
+    stack: Stack, deviation: Callable[[str], None]
+) -> None:
+    """storage3 stopped: /status shows it unavailable (2 of 3) with no client traffic; started
+    again: available."""
+    deviation("status-needs-traffic")
     timing = stack.spec.timing
     interval = timing.health_interval or 0.0
     down_bound = interval * (timing.health_fall + 1) + 2.0
