@@ -9,10 +9,11 @@ from loadcompare.targets import DEFAULT_GATEWAYS, Gateway, make_target
 
 
 def test_default_comparison_is_ours_and_nginx_at_their_deployed_urls() -> None:
-    assert DEFAULT_GATEWAYS == (
+    expected = (
         Gateway("ours", "http://127.0.0.1:8000"),
         Gateway("nginx", "http://127.0.0.1:8080"),
     )
+    assert expected == DEFAULT_GATEWAYS
 
 
 def test_described_gateways_are_named_alone_and_deployable() -> None:
@@ -38,5 +39,5 @@ def test_an_undescribed_gateway_needs_a_local_url() -> None:
     assert make_target("mine") is None
     with pytest.raises(argparse.ArgumentTypeError, match=r"described gateway \(ours, nginx"):
         parse_gateways("traefik")
-    with pytest.raises(argparse.ArgumentTypeError, match="127.0.0.1 only"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"127\.0\.0\.1 only"):
         parse_gateways("mine=http://example.com:9000")
