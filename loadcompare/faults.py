@@ -6,9 +6,6 @@ projects' containers on the same engine are left alone.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 import docker
@@ -16,6 +13,7 @@ from docker.errors import DockerException
 from docker.models.containers import Container
 
 from loadcompare.targets import deploy_commands
+from toolkit.faults import FaultError, check_fault_status, fault_request
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -37,10 +35,6 @@ except urllib.error.HTTPError as error:
     print(error.code)
     sys.exit(3)
 """
-
-
-class FaultError(Exception):
-    """A fault could not be injected or undone; the message says why in one line."""
 
 
 def docker_client() -> docker.DockerClient:
@@ -143,10 +137,10 @@ class Faults:
         container.reload()
         for address in _addresses(container):
             try:
-                status = _request_fault(address, None)
+                status = fault_request(f"http://{address}:8000", None, timeout=2)
             except OSError:
                 continue
-            return _check_status(service, status, "")
+            return check_fault_status(service, status, "")
 
     def _put_fault(self, service: str, mode: str) -> None:
         # Straight to the container's address when the host can route to it (Linux): it takes
@@ -156,10 +150,10 @@ class Faults:
         container.reload()
         for address in _addresses(container):
             try:
-                status = _request_fault(address, mode)
+                status = fault_request(f"http://{address}:8000", mode, timeout=2)
             except OSError:
                 continue
-            return _check_status(service, status, "")
+            return check_fault_status(service, status, "")
         self._put_fault_by_exec(service, container, mode)
 
     def _put_fault_by_exec(self, service: str, container: Container, mode: str) -> None:
@@ -171,36 +165,9 @@ class Faults:
             return
         raw = result.output if isinstance(result.output, bytes) else b""
         output = raw.decode(errors="replace").strip()
-        _check_status(service, int(output) if output.isdigit() else None, output)
+        check_fault_status(service, int(output) if output.isdigit() else None, output)
 
 
 def _addresses(container: Container) -> list[str]:
     networks: dict[str, Any] = container.attrs["NetworkSettings"].get("Networks") or {}
     return [str(n["IPAddress"]) for n in networks.values() if n.get("IPAddress")]
-
-
-def _request_fault(address: str, mode: str | None) -> int:
-    """PUT the mode, or GET the current one when `mode` is None; returns the status code."""
-    request = urllib.request.Request(
-        f"http://{address}:8000/admin/fault",
-        data=None if mode is None else json.dumps({"mode": mode}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="GET" if mode is None else "PUT",
-    )
-    try:
-        # An http:// URL built above from a container's address: no file: or custom scheme.
-        with urllib.request.urlopen(request, timeout=2) as response:  # nosec B310
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-
-
-def _check_status(service: str, status: int | None, output: str) -> None:
-    if status == 200:
-        return
-    if status == 404:
-        raise FaultError(
-            f"fault injection is disabled on {service}; "
-            "deploy with ENABLE_FAULT_INJECTION=true to run this scenario"
-        )
-    raise FaultError(f"PUT /admin/fault on {service} failed: {status or output or 'no answer'}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from docker.errors import DockerException
 
 from gateway_service.settings import GatewaySettings
-from loadcompare.faults import PROJECT_LABEL, SERVICE_LABEL, FaultError, docker_client
+from loadcompare.faults import PROJECT_LABEL, SERVICE_LABEL, docker_client
 from storage_service.settings import StorageSettings
+from toolkit.faults import FaultError
 from toolkit.machine import command_output, compose_version, describe_machine, package_version
 
 # The services' settings, as environment variable names; anything else in a container's

@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 from docker.errors import DockerException
 
 from loadcompare.charts import share_chart, timeline_chart
-from loadcompare.faults import FaultError, docker_client, project_publishing
+from loadcompare.faults import docker_client, project_publishing
 from loadcompare.machine import deployment
 from loadcompare.results import Comparison, Results
 from loadcompare.summary import SHARE_FILE, render, timeline_file
 from loadcompare.targets import Gateway
+from toolkit.faults import FaultError
 
 SUMMARY_FILE = "summary.md"
 # Run files the summary lists, besides the charts: locust's CSV and HTML, the figures, the logs.

@@ -15,7 +15,6 @@ import gevent
 
 from loadcompare.analysis import Sample
 from loadcompare.faults import (
-    FaultError,
     Faults,
     docker_client,
     instance_name,
@@ -25,6 +24,7 @@ from loadcompare.faults import (
 from loadcompare.options import Settings
 from loadcompare.plan import Action, Phase, Scenario, phases
 from loadcompare.results import Event
+from toolkit.faults import FaultError
 from toolkit.status import read_status
 
 log = logging.getLogger("loadtests")

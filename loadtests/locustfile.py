@@ -33,12 +33,12 @@ from locust.env import Environment  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from loadcompare import distributed  # noqa: E402
-from loadcompare.faults import FaultError  # noqa: E402
 from loadcompare.figures import build, share_table  # noqa: E402
 from loadcompare.options import add_options, settings_from  # noqa: E402
 from loadcompare.plan import total_s  # noqa: E402
 from loadcompare.results import RunResult  # noqa: E402
 from loadcompare.run import Run  # noqa: E402
+from toolkit.faults import FaultError  # noqa: E402
 
 log = logging.getLogger("loadtests")
 

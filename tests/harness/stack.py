@@ -28,6 +28,7 @@ from tests.harness import docker_env
 from tests.harness.gateways import STORAGE_IMAGE, STORAGE_NAMES, STORAGE_PORT, GatewaySpec
 from tests.harness.readiness import LoopbackHealth, published_port, wait_healthy
 from tests.harness.wire import Wire
+from toolkit.faults import set_fault
 from toolkit.status import GatewayStatus, ServiceStatus, fetch_status
 from toolkit.waiting import wait_until
 
@@ -271,13 +272,7 @@ class Stack:
 
     def set_fault(self, name: str, mode: str, delay_ms: int | None = None) -> None:
         self.dirty = mode != "normal" or self.dirty
-        body: dict[str, Any] = {"mode": mode}
-        if delay_ms is not None:
-            body["delay_ms"] = delay_ms
-        response = self.http.put(self._storage_url(name, "/admin/fault"), json=body, timeout=5.0)
-        assert response.status_code == 200, (
-            f"PUT /admin/fault on {name}: {response.status_code} {response.text[:200]}"
-        )
+        set_fault(name, self._storage_url(name, ""), mode, delay_ms)
 
     def _storage_url(self, name: str, path: str) -> str:
         port = published_port(self.storages[name].docker, STORAGE_PORT)
