@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from toolkit.recovery import Answer, after_recovery
+
 
 @dataclass(frozen=True, slots=True)
 class Sample:
@@ -44,7 +46,7 @@ class FailoverFigures:
     last_from_target_s: float | None  # last response naming the failed service, after the fault
     last_error_s: float | None  # last failed request between fault and recovery
     detection_s: float  # the later of the two above: when clients stopped noticing the fault
-    recovery_s: float | None  # first response from the service after recovery; None: never
+    back_in_rotation_s: float | None  # toolkit/recovery.py's vocabulary
     p99_during_ms: float | None
 
 
@@ -56,7 +58,7 @@ class OutageFigures:
     status_during: dict[str, int]
     latency_503_p50_ms: float | None
     latency_503_max_ms: float | None
-    resume_s: float | None  # first 200 after recovery; None: service never resumed in the run
+    first_2xx_after_s: float | None  # toolkit/recovery.py's vocabulary
     errors_after: int
 
 
@@ -130,15 +132,15 @@ def failover(
     errors = [s.t for s in during if not s.ok]
     last_from_target = max(from_target) - fault_t if from_target else None
     last_error = max(errors) - fault_t if errors else None
-    back = [s.t for s in after if s.ok and s.instance == target_instance]
+    recovered = after_recovery(_answers(after), recover_t, failed_instance=target_instance)
     return FailoverFigures(
         requests_during=len(during),
         errors_during=len(errors),
-        errors_after=sum(1 for s in after if not s.ok),
+        errors_after=recovered.errors_after,
         last_from_target_s=last_from_target,
         last_error_s=last_error,
         detection_s=max(last_from_target or 0.0, last_error or 0.0),
-        recovery_s=min(back) - recover_t if back else None,
+        back_in_rotation_s=recovered.back_in_rotation_s,
         p99_during_ms=percentile([s.latency_ms for s in during], 0.99),
     )
 
@@ -149,12 +151,16 @@ def outage(samples: Sequence[Sample], fault_t: float, recover_t: float) -> Outag
     after = [s for s in samples if s.t >= recover_t]
     statuses = Counter(str(s.status) if s.status else "no response" for s in during)
     latencies_503 = [s.latency_ms for s in during if s.status == 503]
-    resumed = [s.t for s in after if s.ok]
+    recovered = after_recovery(_answers(after), recover_t)
     return OutageFigures(
         requests_during=len(during),
         status_during=dict(sorted(statuses.items())),
         latency_503_p50_ms=percentile(latencies_503, 0.50),
         latency_503_max_ms=max(latencies_503) if latencies_503 else None,
-        resume_s=min(resumed) - recover_t if resumed else None,
-        errors_after=sum(1 for s in after if not s.ok),
+        first_2xx_after_s=recovered.first_2xx_after_s,
+        errors_after=recovered.errors_after,
     )
+
+
+def _answers(samples: Sequence[Sample]) -> list[Answer]:
+    return [Answer(t=s.t, ok=s.ok, instance=s.instance) for s in samples]

@@ -208,7 +208,8 @@ def _failover(data: Mapping[str, Any]) -> FailoverFigures:
         last_from_target_s=data["last_from_target_s"],
         last_error_s=data["last_error_s"],
         detection_s=data["detection_s"],
-        recovery_s=data["recovery_s"],
+        # Results written before the figures shared toolkit/recovery.py's names still load.
+        back_in_rotation_s=data.get("back_in_rotation_s", data.get("recovery_s")),
         p99_during_ms=data["p99_during_ms"],
     )
 
@@ -219,7 +220,7 @@ def _outage(data: Mapping[str, Any]) -> OutageFigures:
         status_during=dict(data["status_during"]),
         latency_503_p50_ms=data["latency_503_p50_ms"],
         latency_503_max_ms=data["latency_503_max_ms"],
-        resume_s=data["resume_s"],
+        first_2xx_after_s=data.get("first_2xx_after_s", data.get("resume_s")),
         errors_after=data["errors_after"],
     )
 

@@ -85,7 +85,7 @@ class TestFailover:
     def test_recovery_is_the_first_answer_from_the_target_after_it_came_back(self) -> None:
         figures = failover(self.samples(), fault_t=10.0, recover_t=20.0, target_instance="b")
 
-        assert figures.recovery_s == pytest.approx(3.5)
+        assert figures.back_in_rotation_s == pytest.approx(3.5)
 
     def test_a_fault_the_gateway_hid_completely_has_zero_detection(self) -> None:
         samples = [ok(10.5, "a"), ok(11.0, "c"), ok(21.0, "b")]
@@ -100,7 +100,7 @@ class TestFailover:
 
         figures = failover(samples, fault_t=10.0, recover_t=20.0, target_instance="b")
 
-        assert figures.recovery_s is None
+        assert figures.back_in_rotation_s is None
 
 
 class TestOutage:
@@ -120,10 +120,10 @@ class TestOutage:
         assert figures.status_during == {"503": 3, "no response": 1}
         assert figures.latency_503_p50_ms == 4.0
         assert figures.latency_503_max_ms == 9.0
-        assert figures.resume_s == pytest.approx(1.25)
+        assert figures.first_2xx_after_s == pytest.approx(1.25)
         assert figures.errors_after == 1
 
     def test_service_that_never_resumed_has_no_resume_time(self) -> None:
         figures = outage([failed(5.5, 503), failed(11.0, 503)], fault_t=5.0, recover_t=10.0)
 
-        assert figures.resume_s is None
+        assert figures.first_2xx_after_s is None

@@ -53,6 +53,17 @@ class TestStatsJson:
         assert data["timeline"][0]["by_instance"]["storage3"] == 66
         assert data["events"][1] == {"name": "fault", "t": 3.1, "detail": "storage2"}
 
+    def test_results_written_under_the_old_figure_names_still_load(self) -> None:
+        data = FAILOVER.to_json()
+        failover = dict(data["failover"])
+        failover["recovery_s"] = failover.pop("back_in_rotation_s")
+        failover["recovery_s"] = 1.5
+
+        old = RunResult.from_json({**data, "failover": failover})
+
+        assert old.failover is not None
+        assert old.failover.back_in_rotation_s == 1.5
+
     def test_a_run_without_requests_has_no_percentiles_rather_than_zeros(self) -> None:
         none = LocustTotals(requests=0, failures=0, fail_ratio=0.0, rps=0.0)
 

@@ -19,7 +19,7 @@ def kill(errors: int, recovery: float | None) -> RunResult:
     locust = LocustTotals(requests=1000, failures=errors, fail_ratio=errors / 1000, rps=200.0)
     failover = FailoverFigures(
         requests_during=400, errors_during=errors, errors_after=0, last_from_target_s=None,
-        last_error_s=None, detection_s=0.25, recovery_s=recovery, p99_during_ms=40.0,
+        last_error_s=None, detection_s=0.25, back_in_rotation_s=recovery, p99_during_ms=40.0,
     )  # fmt: skip
     view = GatewayView(unavailable_after_s=2.1, available_after_s=None)
     return run_result(Scenario.FAILOVER_KILL, locust, failover=failover, gateway_view=view)
