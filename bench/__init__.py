@@ -1,1 +1,2 @@
-"""A benchmark of our gateway against nginx and HAProxy: CPU per request, latency, failover."""
+"""A benchmark of our gateway against nginx, HAProxy and Caddy: CPU per request, latency,
+failover, memory with large bodies."""

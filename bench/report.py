@@ -3,7 +3,7 @@
 from collections import Counter
 from typing import Any
 
-from bench.settings import ALL_TARGETS, MIB
+from bench.settings import ALL_TARGETS, GATEWAYS, MIB
 from toolkit.tables import markdown_table
 
 # (key in the medians, label, "higher is better")
@@ -18,6 +18,8 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("errors", "client errors (non-2xx + socket)"),
 )
 ORDER = ALL_TARGETS
+# The gateways ours is compared with, in the ratio columns.
+OTHERS = tuple(n for n in GATEWAYS if n != "gateway")
 
 
 def ratio(ours: float | None, theirs: float | None) -> float | None:
@@ -37,14 +39,14 @@ def figures(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
 
 
 def ratios(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """Our gateway's figure divided by nginx's (and HAProxy's), for every figure."""
+    """Our gateway's figure divided by each other gateway's in the run, for every figure."""
     table = figures(results)
     ours = table.get("gateway")
     if ours is None:
         return {}
     return {
         other: {key: ratio(ours.get(key), table[other].get(key)) for key, _ in ROWS}
-        for other in ("nginx", "haproxy")
+        for other in OTHERS
         if other in table
     }
 
@@ -98,7 +100,8 @@ def render_failover(results: dict[str, Any]) -> str:
     drills = results.get("failover") or {}
     if not drills:
         return "(failover not run)"
-    window = next(iter(drills.values()))["recovery"]["window_s"]
+    windows = [d["recovery"]["window_s"] for d in drills.values() if "recovery" in d]
+    window = windows[0] if windows else results["settings"]["recovery_window_s"]
     header = [
         "gateway",
         "one killed: requests",
@@ -112,8 +115,19 @@ def render_failover(results: dict[str, Any]) -> str:
         "socket errors (outage run)",
     ]
     rows = []
+    notes = []
     for name in (n for n in ORDER if n in drills):
+        if "error" in drills[name]:
+            rows.append([name, "drill failed", *["-"] * (len(header) - 2)])
+            notes.append(f"- {name}: the drill failed: {drills[name]['error']}")
+            continue
         k, r = drills[name]["kill_one"], drills[name]["recovery"]
+        if not r["after_recovery"]:
+            notes.append(
+                f"- {name}: no answer at all in the {window:g} s after recovery; its clients' "
+                "requests were still waiting when the window closed, so its 0 errors there is "
+                "not a recovery."
+            )
         cells = [
             name,
             f"{k['requests']:,}",
@@ -127,7 +141,8 @@ def render_failover(results: dict[str, Any]) -> str:
             _socket_errors(r),
         ]
         rows.append(cells)
-    return "\n".join(markdown_table(header, rows))
+    table = "\n".join(markdown_table(header, rows))
+    return table + ("\n\n" + "\n".join(notes) if notes else "")
 
 
 def render_settings(results: dict[str, Any]) -> str:
@@ -142,12 +157,14 @@ def render_settings(results: dict[str, Any]) -> str:
             f"- {s['storage_count']} storage services, /data body ~{s['data_bytes']} bytes; "
             f"gateways' access logs to {s['access_log']}",
             f"- machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}",
-            f"- versions: {m['nginx']}; {m['haproxy']}; {m['wrk']}; python {m['python']}, "
+            f"- versions: {m['nginx']}; {m['haproxy']}; caddy {m.get('caddy', 'not recorded')}; "
+            f"{m['wrk']}; python {m['python']}, "
             f"uvicorn {m['uvicorn']}, uvloop {m['uvloop']}, httptools {m['httptools']}, "
             f"fastapi {m['fastapi']}, httpx {m['httpx']}, aiohttp {m['aiohttp']}, "
             f"pyreqwest {m.get('pyreqwest', 'not recorded')}",
             "- CPU per request: utime+stime from /proc/PID/stat of the gateway's processes "
-            "(nginx master+worker, the uvicorn process) / requests completed; "
+            "(nginx master+worker, the uvicorn process, HAProxy's and Caddy's one) / requests "
+            "completed; "
             "for `direct`, the storage service's own.",
         ]
     )
@@ -177,7 +194,9 @@ def render_targets(results: dict[str, Any]) -> str:
             continue
         lines.append(f"{target}: {_ratio(value)}, {verdict(value <= limit)}")
     drill = (results.get("failover") or {}).get("gateway")
-    if drill is not None:
+    if drill is not None and "error" in drill:
+        lines.append("- no client error when one storage service is killed: drill failed, NOT met")
+    elif drill is not None:
         errors = drill["kill_one"]["non_2xx"] + drill["kill_one"]["socket_errors"]
         lines.append(
             f"- no client error when one storage service is killed under load: {errors}, "

@@ -23,6 +23,7 @@ TARGETS = (
     TargetKind("gateway", "our gateway (gateway_service/)", default=True, gateway=True),
     TargetKind("nginx", "the project's nginx config (nginx/)", default=True, gateway=True),
     TargetKind("haproxy", "HAProxy, bench/haproxy_config.py", default=True, gateway=True),
+    TargetKind("caddy", "Caddy, bench/caddy_config.py", default=True, gateway=True),
     TargetKind(
         "fastapi-httpx",
         "baseline: FastAPI route + shared httpx.AsyncClient (the textbook design)",

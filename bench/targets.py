@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from bench.caddy_config import render_caddy
 from bench.haproxy_config import render_haproxy
 from bench.nginx_config import main_directives, render
 from bench.processes import BenchError, Child, Children, free_port, http_get, pinned, wait_until
@@ -158,7 +159,7 @@ def start_direct(pool: StoragePool) -> Target:
 
 
 def gateway_env(storage_ports: list[int], gw: GatewaySettings) -> dict[str, str]:
-    """Our gateway's settings (docs/contract.md), the same values nginx and HAProxy get."""
+    """Our gateway's settings (docs/contract.md), the same values nginx, HAProxy and Caddy get."""
     return {
         "STORAGE_SERVICES": ",".join(f"http://127.0.0.1:{p}" for p in storage_ports),
         "CONNECT_TIMEOUT": str(gw.connect_timeout_s),
@@ -247,21 +248,66 @@ def start_nginx(
     return Target("nginx", port, child)
 
 
+def _start_checked(
+    kids: Children,
+    settings: BenchSettings,
+    name: str,
+    port: int,
+    check: list[str],
+    run: list[str],
+    env: dict[str, str] | None = None,
+) -> Target:
+    """Run a gateway's own config check, then the gateway; its complaint is the error."""
+    try:
+        done = subprocess.run(
+            check, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
+        )
+    except FileNotFoundError:
+        raise BenchError(
+            f"{check[0]} not found; `scripts/host-packages.sh bench` installs it, "
+            f"or leave `{name}` out of --targets"
+        ) from None
+    if done.returncode != 0:
+        said = " | ".join((done.stdout + done.stderr).strip().splitlines()[-5:])
+        raise BenchError(f"{name} rejects its config ({' '.join(check)}): {said}")
+    child = kids.start(
+        name, pinned(run, settings.server_cpus), env=env, output=_log_path(kids, name, settings)
+    )
+    return Target(name, port, child)
+
+
 def start_haproxy(kids: Children, pool: StoragePool, settings: BenchSettings) -> Target:
     port = free_port()
     conf = kids.log_dir / "haproxy.cfg"
     conf.write_text(render_haproxy(port, pool.ports, settings.gateway))
-    check = subprocess.run(
-        ["haproxy", "-c", "-f", str(conf)], capture_output=True, text=True, check=False
-    )
-    if check.returncode != 0:
-        raise BenchError(f"haproxy rejects {conf}: {check.stdout.strip()} {check.stderr.strip()}")
-    child = kids.start(
+    return _start_checked(
+        kids,
+        settings,
         "haproxy",
-        pinned(["haproxy", "-f", str(conf), "-db"], settings.server_cpus),
-        output=_log_path(kids, "haproxy", settings),
+        port,
+        ["haproxy", "-c", "-f", str(conf)],
+        ["haproxy", "-f", str(conf), "-db"],
     )
-    return Target("haproxy", port, child)
+
+
+def start_caddy(kids: Children, pool: StoragePool, settings: BenchSettings) -> Target:
+    port = free_port()
+    home = kids.log_dir / "caddy"
+    home.mkdir(exist_ok=True)
+    conf = home / "Caddyfile"
+    conf.write_text(render_caddy(port, pool.ports, settings.gateway))
+    config = ["--config", str(conf), "--adapter", "caddyfile"]
+    # Caddy keeps its data (and an autosave of the config) under these; not in the user's home.
+    env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
+    return _start_checked(
+        kids,
+        settings,
+        "caddy",
+        port,
+        ["caddy", "validate", *config],
+        ["caddy", "run", *config],
+        env,
+    )
 
 
 def start_target(
@@ -281,6 +327,8 @@ def start_target(
         return start_nginx(kids, pool, settings, nginx_dir)
     if name == "haproxy":
         return start_haproxy(kids, pool, settings)
+    if name == "caddy":
+        return start_caddy(kids, pool, settings)
     return start_baseline(kids, pool, settings, name)
 
 

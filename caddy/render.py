@@ -17,8 +17,17 @@ def _duration(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
-def render(port: int, servers: list[str], settings: Settings, fail_timeout_s: float) -> str:
+def render(
+    port: int,
+    servers: list[str],
+    settings: Settings,
+    fail_timeout_s: float,
+    *,
+    bind_host: str | None = None,
+) -> str:
     """The whole Caddyfile: `servers` are host:port authorities, in rotation order.
+
+    `bind_host`: the one address to listen on (the bench: loopback); None, every interface.
 
     Caddy dials a name as it opens each connection, so a changed address is followed without
     DISCOVERY_INTERVAL; its dynamic upstreams would re-resolve too, but Caddy 2.6 runs no active
@@ -46,6 +55,8 @@ def render(port: int, servers: list[str], settings: Settings, fail_timeout_s: fl
     # only while this lasts.
     try_duration = s.read_timeout_s + s.connect_timeout_s
     log = "\n\tlog {\n\t\toutput stdout\n\t\tformat json\n\t}" if s.access_log else ""
+    # `bind`, not a host in the site address: that would also match requests by Host header.
+    bind = f"\n\tbind {bind_host}" if bind_host else ""
     return f"""# Rendered by caddy/render.py from the gateway's setting names (docs/deploy.md).
 {{
 	admin off
@@ -56,7 +67,7 @@ def render(port: int, servers: list[str], settings: Settings, fail_timeout_s: fl
 	}}
 }}
 
-:{port} {{{log}
+:{port} {{{bind}{log}
 	route {{
 		# X-Request-ID: a client's 1..128 of [A-Za-z0-9._:-] is kept, anything else replaced.
 		@rid_invalid not header_regexp X-Request-ID ^[A-Za-z0-9._:-]{{1,128}}$

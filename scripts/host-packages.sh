@@ -25,10 +25,10 @@ group_packages() {
     k8s) echo kubernetes-client ;;
     # The hostile-upstream suite runs nginx (with njs, rendered through envsubst) and node's own
     # http server as local processes; the bench's config tests run haproxy -c.
-    test) echo nginx libnginx-mod-http-js gettext-base haproxy nodejs ;;
-    bench) echo nginx libnginx-mod-http-js gettext-base haproxy wrk ;;
+    test) echo nginx libnginx-mod-http-js gettext-base haproxy caddy nodejs ;;
+    bench) echo nginx libnginx-mod-http-js gettext-base haproxy caddy wrk ;;
     ci) echo make curl python3-venv docker-compose debootstrap \
-      nginx libnginx-mod-http-js gettext-base haproxy wrk nodejs ;;
+      nginx libnginx-mod-http-js gettext-base haproxy caddy wrk nodejs ;;
     *) die "unknown group '$1' (venv, compose, base-image, test, bench, k8s, ci)" ;;
   esac
 }

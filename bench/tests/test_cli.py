@@ -33,7 +33,12 @@ def test_an_unknown_target_is_refused_with_the_valid_names(
 ) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--targets", "direct,envoy"])
-    assert "direct, gateway, nginx, haproxy" in capsys.readouterr().err
+    assert "direct, gateway, nginx, haproxy, caddy" in capsys.readouterr().err
+
+
+def test_every_gateway_and_direct_are_measured_by_default() -> None:
+    default, _ = parse_args([])
+    assert default.targets == ("direct", "gateway", "nginx", "haproxy", "caddy")
 
 
 def test_the_textbook_baseline_is_measured_only_when_asked_for() -> None:
@@ -58,7 +63,7 @@ def test_every_baseline_names_an_app_in_bench_baselines_and_gets_no_drills() -> 
         assert (BENCH_ROOT / (module.replace(".", "/") + ".py")).is_file()
         assert attribute == "app"
         assert not target.default
-    assert GATEWAYS == ("gateway", "nginx", "haproxy")
+    assert GATEWAYS == ("gateway", "nginx", "haproxy", "caddy")
 
 
 def test_the_memory_phase_is_on_by_default_and_can_be_skipped_or_resized() -> None:

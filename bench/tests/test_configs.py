@@ -1,14 +1,19 @@
-"""The HAProxy config the bench renders, and the listen rewrite of the project's nginx config."""
+"""The HAProxy and Caddy configs the bench renders, and the listen rewrite of the project's nginx
+config."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from bench.caddy_config import render_caddy
 from bench.haproxy_config import render_haproxy
 from bench.nginx_config import NginxTemplateError, bind_loopback
 from bench.settings import GatewaySettings
+from caddy.render import render as caddy_render
+from haproxy.render import Settings
 
 
 class TestHaproxy:
@@ -36,6 +41,53 @@ class TestHaproxy:
         config.write_text(render_haproxy(8080, [9001, 9002, 9003], GatewaySettings()))
         check = subprocess.run(
             ["haproxy", "-c", "-f", str(config)], capture_output=True, check=False
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def caddy_line(config: str, directive: str) -> list[str]:
+    """The words of the Caddyfile line that starts with `directive`."""
+    return next(line.split() for line in config.splitlines() if line.split()[:1] == [directive])
+
+
+class TestCaddy:
+    def test_one_upstream_per_storage_service_in_rotation_order(self) -> None:
+        config = render_caddy(8080, [9001, 9002, 9003], GatewaySettings())
+        assert caddy_line(config, "reverse_proxy")[1:4] == [
+            "127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"
+        ]  # fmt: skip
+        assert caddy_line(config, "lb_policy") == ["lb_policy", "round_robin"]
+
+    def test_the_contracts_timeouts_and_health_settings_are_carried_over(self) -> None:
+        gw = GatewaySettings(
+            connect_timeout_s=0.25, health_interval_s=3, max_fails=2, fail_timeout_s=7
+        )
+        config = render_caddy(8080, [9001], gw)
+        assert caddy_line(config, "dial_timeout") == ["dial_timeout", "250ms"]
+        assert caddy_line(config, "health_interval") == ["health_interval", "3000ms"]
+        assert caddy_line(config, "max_fails") == ["max_fails", "2"]
+        assert caddy_line(config, "fail_duration") == ["fail_duration", "7000ms"]
+
+    def test_listens_on_loopback_only_with_the_admin_api_off(self) -> None:
+        config = render_caddy(8123, [9001], GatewaySettings())
+        assert caddy_line(config, ":8123") == [":8123", "{"]
+        assert caddy_line(config, "bind") == ["bind", "127.0.0.1"]
+        assert caddy_line(config, "admin") == ["admin", "off"]
+
+    def test_the_images_own_config_still_listens_on_every_interface(self) -> None:
+        config = caddy_render(8082, ["storage1:8000"], Settings(), 10)
+        assert "bind" not in [line.split()[0] for line in config.splitlines() if line.split()]
+
+    @pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed")
+    def test_caddy_accepts_the_config(self, tmp_path: Path) -> None:
+        config = tmp_path / "Caddyfile"
+        config.write_text(render_caddy(8080, [9001, 9002, 9003], GatewaySettings()))
+        check = subprocess.run(
+            ["caddy", "validate", "--config", str(config), "--adapter", "caddyfile"],
+            capture_output=True,
+            # Caddy would keep its data under the user's home otherwise.
+            env={**os.environ, "XDG_DATA_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)},
+            check=False,
         )
         assert check.returncode == 0, check.stdout + check.stderr
 

@@ -22,8 +22,10 @@ def sample_results(with_gateway: bool = True) -> dict[str, Any]:
                   "cpu_us_per_request": 28.0, "p50_us_1": 230.0, "p99_us_1": 700.0, "errors": 0},
         "haproxy": {"requests_per_s": 4200.0, "p50_us_n": 1700.0, "p99_us_n": 3000.0,
                     "cpu_us_per_request": 26.0, "p50_us_1": 245.0, "p99_us_1": 800.0, "errors": 0},
+        "caddy": {"requests_per_s": 2500.0, "p50_us_n": 2900.0, "p99_us_n": 6000.0,
+                  "cpu_us_per_request": 210.0, "p50_us_1": 640.0, "p99_us_1": 2400.0, "errors": 0},
     }  # fmt: skip
-    added = {"nginx": 80.0, "haproxy": 95.0}
+    added = {"nginx": 80.0, "haproxy": 95.0, "caddy": 490.0}
     if with_gateway:
         medians["gateway"] = {"requests_per_s": 3000.0, "p50_us_n": 2400.0, "p99_us_n": 4000.0,
                               "cpu_us_per_request": 84.0, "p50_us_1": 390.0, "p99_us_1": 900.0,
@@ -41,7 +43,7 @@ def sample_results(with_gateway: bool = True) -> dict[str, Any]:
             "uvicorn": "0.54.0", "uvloop": "0.23.0", "httptools": "0.9.0", "fastapi": "0.165.0",
             "httpx": "0.28.1", "aiohttp": "3.14.5", "pyreqwest": "0.15.1",
             "nginx": "nginx version: nginx/1.22.1", "haproxy": "HAProxy version 2.6.12",
-            "wrk": "wrk 4.1.0",
+            "caddy": "2.6.2", "wrk": "wrk 4.1.0",
         },
         "medians": medians,
         "added_p50_us": added,
@@ -72,12 +74,13 @@ class TestFigures:
     def test_table_has_a_column_per_target_then_ratio_columns(self) -> None:
         header = row(render_figures(sample_results()), "figure")
         assert header[1:] == [
-            "direct", "gateway", "nginx", "haproxy", "gateway / nginx", "gateway / haproxy"
+            "direct", "gateway", "nginx", "haproxy", "caddy",
+            "gateway / nginx", "gateway / haproxy", "gateway / caddy",
         ]  # fmt: skip
 
     def test_cpu_row_shows_each_figure_and_the_ratios(self) -> None:
         cells = row(render_figures(sample_results()), "CPU per request")
-        assert cells[1:] == ["110", "84.0", "28.0", "26.0", "3.00x", "3.23x"]
+        assert cells[1:] == ["110", "84.0", "28.0", "26.0", "210", "3.00x", "3.23x", "0.40x"]
 
     def test_added_latency_has_no_value_for_direct_itself(self) -> None:
         cells = row(render_figures(sample_results()), "added p50 over direct")
@@ -88,7 +91,7 @@ class TestFigures:
 
     def test_without_our_gateway_there_are_no_ratio_columns(self) -> None:
         header = row(render_figures(sample_results(with_gateway=False)), "figure")
-        assert header[1:] == ["direct", "nginx", "haproxy"]
+        assert header[1:] == ["direct", "nginx", "haproxy", "caddy"]
 
 
 class TestFailover:
@@ -104,6 +107,25 @@ class TestFailover:
     def test_the_header_names_the_recovery_window(self) -> None:
         assert "first 12 s after recovery: errors" in render_failover(sample_results())
 
+    def test_a_drill_that_failed_is_a_row_saying_so_with_the_reason_below(self) -> None:
+        results = sample_results()
+        results["failover"]["caddy"] = {"error": "caddy serving from storage2 not ready after 60s"}
+        text = render_failover(results)
+        assert row(text, "caddy")[1:3] == ["drill failed", "-"]
+        assert "- caddy: the drill failed: caddy serving from storage2 not ready after 60s" in text
+        assert row(text, "nginx")[1] == "12,956"
+
+    def test_no_answer_after_recovery_is_not_passed_off_as_no_errors(self) -> None:
+        results = sample_results()
+        recovery = results["failover"]["nginx"]["recovery"]
+        results["failover"]["nginx"]["recovery"] = {
+            **recovery, "after_recovery": {}, "errors_after_recovery": 0,
+            "first_2xx_after_s": None, "last_error_after_s": None,
+        }  # fmt: skip
+        text = render_failover(results)
+        assert row(text, "nginx")[5:7] == ["0", "none"]
+        assert "- nginx: no answer at all in the 12 s after recovery" in text
+
     def test_a_run_without_drills_says_so(self) -> None:
         results = sample_results()
         results["failover"] = {}
@@ -115,6 +137,7 @@ def test_the_whole_report_states_settings_machine_and_versions() -> None:
     assert "32 connections x 10 s" in markdown
     assert "servers on CPU 0, wrk on CPU 1" in markdown
     assert "nginx/1.22.1" in markdown
+    assert "; caddy 2.6.2;" in markdown
     assert "2 CPUs, AMD EPYC" in markdown
 
 
@@ -133,6 +156,11 @@ class TestTargets:
         text = render_targets(results)
         assert "CPU per request at most 2.5x nginx's: 3.00x, NOT met" in text
         assert "added p50 at most 1.5x nginx's: 1.51x, NOT met" in text
+
+    def test_a_failed_drill_of_our_gateway_fails_the_target(self) -> None:
+        results = sample_results()
+        results["failover"]["gateway"] = {"error": "gateway exited (1)"}
+        assert "killed: drill failed, NOT met" in render_targets(results)
 
     def test_client_errors_during_the_kill_fail_the_target(self) -> None:
         results = sample_results()
@@ -232,6 +260,7 @@ def test_baselines_get_columns_after_the_gateways() -> None:
         results["medians"][name] = dict(results["medians"]["nginx"])
         results["added_p50_us"][name] = 100.0
     header = row(render_figures(results), "figure")
-    assert header[1:8] == [
-        "direct", "gateway", "nginx", "haproxy", "fastapi-httpx", "asgi-aiohttp", "asgi-pyreqwest"
+    assert header[1:9] == [
+        "direct", "gateway", "nginx", "haproxy", "caddy",
+        "fastapi-httpx", "asgi-aiohttp", "asgi-pyreqwest",
     ]  # fmt: skip
