@@ -9,6 +9,7 @@ from bench.settings import BenchSettings
 from bench.targets import StoragePool, Target, wait_serving_all
 from bench.wrk import STATUSES_SCRIPT, BackgroundWrk, wrk_command
 from bench.wrkout import StatusBucket, parse_statuses, parse_summary
+from toolkit.recovery import AfterRecovery, Answer, after_recovery
 
 # Generous: nginx brings a failed server back only after its fail_timeout (10 s).
 REJOIN_TIMEOUT_S = 60.0
@@ -35,7 +36,7 @@ class Recovery:
     during_outage: dict[int, int]
     after_recovery: dict[int, int]
     errors_after_recovery: int
-    # Seconds from "all storage services healthy again" to the gateway's first 2xx / last error.
+    # toolkit/recovery.py's vocabulary, from "all storage services healthy again".
     first_2xx_after_s: float | None
     last_error_after_s: float | None
     socket_errors_whole_run: int
@@ -67,19 +68,23 @@ def split_recovery(
     return during, after
 
 
-def _offset_s(ms: int | None, origin_ms: int) -> float | None:
-    return None if ms is None else round((ms - origin_ms) / 1000, 2)
+def after_recovery_figures(buckets: list[StatusBucket], recovered_ms: int) -> AfterRecovery:
+    """toolkit/recovery.py's figures for wrk's buckets after recovery; a bucket's errors came
+    before its end, so its end is their time ("last error" is an upper bound)."""
+    answers = [
+        Answer(
+            t=b.start_ms / 1000,
+            ok=200 <= b.status < 300,
+            count=b.count,
+            t_last=(b.start_ms + b.width_ms) / 1000,
+        )
+        for b in buckets
+    ]
+    return after_recovery(answers, recovered_ms / 1000)
 
 
-def summarize_after(
-    buckets: list[StatusBucket], recovered_ms: int
-) -> tuple[float | None, float | None]:
-    first_ok = min((b.start_ms for b in buckets if 200 <= b.status < 300), default=None)
-    # A bucket's errors happened before its end: report the end, so "last error" is an upper bound.
-    last_error = max(
-        (b.start_ms + b.width_ms for b in buckets if not 200 <= b.status < 400), default=None
-    )
-    return _offset_s(first_ok, recovered_ms), _offset_s(last_error, recovered_ms)
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 2)
 
 
 def _command(target: Target, settings: BenchSettings, duration_s: int) -> list[str]:
@@ -129,17 +134,16 @@ def recovery(target: Target, pool: StoragePool, settings: BenchSettings) -> Reco
     buckets = parse_statuses(out)
     summary = parse_summary(out)
     during, after = split_recovery(buckets, stop_ms, recovered_ms, end_ms)
-    after_counts = _statuses(after)
-    first_ok, last_error = summarize_after(after, recovered_ms)
+    figures = after_recovery_figures(after, recovered_ms)
     return Recovery(
         outage_s=settings.outage_s,
         restart_s=round(restart_s, 2),
         window_s=settings.recovery_window_s,
         during_outage=_statuses(during),
-        after_recovery=after_counts,
-        errors_after_recovery=sum(n for s, n in after_counts.items() if not 200 <= s < 400),
-        first_2xx_after_s=first_ok,
-        last_error_after_s=last_error,
+        after_recovery=_statuses(after),
+        errors_after_recovery=figures.errors_after,
+        first_2xx_after_s=_rounded(figures.first_2xx_after_s),
+        last_error_after_s=_rounded(figures.last_error_after_s),
         socket_errors_whole_run=summary.socket_errors,
         socket_errors_by_kind=summary.socket_errors_by_kind(),
     )

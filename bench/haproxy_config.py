@@ -1,24 +1,16 @@
-"""HAProxy's configuration for the bench: the image's own generator (haproxy/render.py), bound
-to loopback, over storage services on local ports, with the bench's gateway settings."""
+"""HAProxy's config for the bench: the image's own generator (haproxy/render.py), bound to
+loopback, over storage services on local ports, with the bench's shared settings."""
 
-from bench.settings import GatewaySettings
-from haproxy.render import Settings, render
+from collections.abc import Mapping
+
+from haproxy.render import Settings, render, settings_from
 
 
-def image_settings(gw: GatewaySettings) -> Settings:
-    """The bench's gateway settings as the images' generators take them (Caddy's too); no DNS,
-    as the servers are addresses."""
-    return Settings(
-        connect_timeout_s=gw.connect_timeout_s,
-        read_timeout_s=gw.read_timeout_s,
-        max_fails=gw.max_fails,
-        health_interval_s=gw.health_interval_s,
-        health_timeout_s=gw.health_timeout_s,
-        health_rise=gw.health_rise,
-        health_fall=gw.health_fall,
-        retry_after_s=gw.retry_after_s,
-        discovery_interval_s=0,
-    )
+def image_settings(values: Mapping[str, float]) -> Settings:
+    """The bench's shared settings (common names) read as the images read their environment
+    (Caddy's too); no DNS, as the servers are addresses."""
+    env = {name: str(value) for name, value in values.items()}
+    return settings_from({**env, "DISCOVERY_INTERVAL": "0"})
 
 
 def loopback_servers(storage_ports: list[int]) -> list[str]:
@@ -26,13 +18,13 @@ def loopback_servers(storage_ports: list[int]) -> list[str]:
     return [f"127.0.0.1:{port}" for port in storage_ports]
 
 
-def render_haproxy(listen_port: int, storage_ports: list[int], gw: GatewaySettings) -> str:
+def render_haproxy(listen_port: int, storage_ports: list[int], values: Mapping[str, float]) -> str:
     """One thread, round-robin, retries on another server, active + passive health, keep-alive;
     no /status (the bench does not read it)."""
     return render(
         f"127.0.0.1:{listen_port}",
         loopback_servers(storage_ports),
-        image_settings(gw),
+        image_settings(values),
         threads=1,
         status_lua=None,
     )

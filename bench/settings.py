@@ -3,6 +3,8 @@
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from toolkit.gateways import ORDER, Gateway, common_settings, load
+
 
 @dataclass(frozen=True)
 class TargetKind:
@@ -18,12 +20,22 @@ class TargetKind:
     app: str | None = None
 
 
+def described(name: str) -> Gateway:
+    """A gateway's description (gateways/<name>.toml): what it is, and the settings it takes."""
+    return _DESCRIBED[name]
+
+
+_DESCRIBED = {g.name: g for g in load()}
+
+
+def _gateway(name: str) -> TargetKind:
+    return TargetKind(name, described(name).summary, default=True, gateway=True)
+
+
 TARGETS = (
     TargetKind("direct", "wrk straight to one storage service", default=True, gateway=False),
-    TargetKind("gateway", "our gateway (gateway_service/)", default=True, gateway=True),
-    TargetKind("nginx", "the project's nginx config (nginx/)", default=True, gateway=True),
-    TargetKind("haproxy", "HAProxy, bench/haproxy_config.py", default=True, gateway=True),
-    TargetKind("caddy", "Caddy, bench/caddy_config.py", default=True, gateway=True),
+    # The bench starts each of the project's own gateways as a local process (bench/targets.py).
+    *(_gateway(name) for name in ORDER),
     TargetKind(
         "fastapi-httpx",
         "baseline: FastAPI route + shared httpx.AsyncClient (the textbook design)",
@@ -54,20 +66,24 @@ GATEWAYS = tuple(t.name for t in TARGETS if t.gateway)
 MIB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class GatewaySettings:
-    """The failure-handling settings every gateway gets, from docs/contract.md's defaults."""
+SHARED_SETTINGS = (
+    "CONNECT_TIMEOUT",
+    "READ_TIMEOUT",
+    "MAX_FAILS",
+    "FAIL_TIMEOUT",
+    "HEALTH_INTERVAL",
+    "HEALTH_TIMEOUT",
+    "HEALTH_RISE",
+    "HEALTH_FALL",
+    "RETRY_AFTER",
+)
+"""The failure-handling settings every gateway gets, by their common names."""
 
-    connect_timeout_s: float = 1.0
-    read_timeout_s: float = 5.0
-    max_fails: int = 1
-    fail_timeout_s: int = 10
-    health_interval_s: float = 2.0
-    health_timeout_s: float = 1.0
-    health_rise: int = 2
-    health_fall: int = 2
-    retry_after_s: int = 1
-    upstream_keepalive: int = 32
+
+def shared_settings() -> dict[str, float]:
+    """Their production defaults, as our gateway defines them (toolkit/gateways.py)."""
+    defaults = common_settings()
+    return {name: defaults[name] for name in SHARED_SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,9 @@ class BenchSettings:
     # RSS "after" is read this long after the last client finished.
     memory_after_s: float = 2.0
     smoke: bool = False
-    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    gateway: dict[str, float] = field(default_factory=shared_settings)
+    # nginx's `keepalive` in its upstream block: idle connections kept per worker.
+    upstream_keepalive: int = 32
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,7 +15,7 @@ from bench.haproxy_config import render_haproxy
 from bench.nginx_config import main_directives, render
 from bench.processes import BenchError, Child, Children, free_port, http_get, pinned, wait_until
 from bench.procstat import descendants
-from bench.settings import TARGET_KINDS, BenchSettings, GatewaySettings
+from bench.settings import TARGET_KINDS, BenchSettings, described
 from toolkit.waiting import answers_200
 
 START_TIMEOUT_S = 30.0
@@ -158,22 +158,19 @@ def start_direct(pool: StoragePool) -> Target:
     return Target("direct", pool.ports[0], pool.child(0))
 
 
-def gateway_env(storage_ports: list[int], gw: GatewaySettings) -> dict[str, str]:
-    """Our gateway's settings (docs/contract.md), the same values nginx, HAProxy and Caddy get."""
-    return {
-        "STORAGE_SERVICES": ",".join(f"http://127.0.0.1:{p}" for p in storage_ports),
-        "CONNECT_TIMEOUT": str(gw.connect_timeout_s),
-        "READ_TIMEOUT": str(gw.read_timeout_s),
-        "MAX_FAILS": str(gw.max_fails),
-        "FAIL_TIMEOUT": str(gw.fail_timeout_s),
-        "HEALTH_INTERVAL": str(gw.health_interval_s),
-        "HEALTH_TIMEOUT": str(gw.health_timeout_s),
-        "HEALTH_RISE": str(gw.health_rise),
-        "HEALTH_FALL": str(gw.health_fall),
-        "RETRY_AFTER": str(gw.retry_after_s),
-        "LOG_FORMAT": "json",
-        "ACCESS_LOG": "true",
+def storage_services(storage_ports: list[int]) -> str:
+    return ",".join(f"http://127.0.0.1:{p}" for p in storage_ports)
+
+
+def gateway_env(name: str, storage_ports: list[int], settings: BenchSettings) -> dict[str, str]:
+    """A described gateway's environment (gateways/<name>.toml) with the bench's shared
+    settings, the same values every gateway gets; access lines on (to the log file)."""
+    values = {
+        **settings.gateway,
+        "STORAGE_SERVICES": storage_services(storage_ports),
+        "ACCESS_LOG": True,
     }
+    return described(name).env(values)
 
 
 def start_gateway(
@@ -190,7 +187,7 @@ def start_gateway(
             [sys.executable, "-m", "gateway_service", "--host", "127.0.0.1", "--port", str(port)],
             settings.server_cpus,
         ),
-        env=gateway_env(pool.ports, settings.gateway),
+        env=gateway_env("gateway", pool.ports, settings),
         cwd=source_dir,
         output=_log_path(kids, "gateway", settings),
     )
@@ -206,7 +203,7 @@ def start_baseline(kids: Children, pool: StoragePool, settings: BenchSettings, n
     child = kids.start(
         name,
         pinned(_uvicorn(app, port, []), settings.server_cpus),
-        env={"STORAGE_SERVICES": gateway_env(pool.ports, settings.gateway)["STORAGE_SERVICES"]},
+        env={"STORAGE_SERVICES": storage_services(pool.ports)},
         cwd=BENCH_ROOT,
     )
     return Target(name, port, child)
@@ -217,12 +214,11 @@ def start_nginx(
 ) -> Target:
     port = free_port()
     prefix = kids.log_dir / "nginx"
-    gw = settings.gateway
     env = {
         **os.environ,
-        **gateway_env(pool.ports, gw),
+        **gateway_env("nginx", pool.ports, settings),
         "NGINX_LISTEN_PORT": str(port),
-        "NGINX_KEEPALIVE": str(gw.upstream_keepalive),
+        "NGINX_KEEPALIVE": str(settings.upstream_keepalive),
     }
     conf = render(nginx_dir, prefix, env)
     # Running as root, nginx would hand its worker to `nobody`; the bench runs it as itself.

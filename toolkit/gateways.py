@@ -62,6 +62,8 @@ class SettingName:
     unit: str = "s"
 
     def render(self, value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
         if self.unit != "s" and isinstance(value, int | float) and not isinstance(value, bool):
             scaled = float(value) * UNITS[self.unit]
             return str(int(scaled)) if scaled.is_integer() else str(scaled)

@@ -11,14 +11,14 @@ import pytest
 from bench.caddy_config import render_caddy
 from bench.haproxy_config import render_haproxy
 from bench.nginx_config import NginxTemplateError, bind_loopback
-from bench.settings import GatewaySettings
+from bench.settings import shared_settings
 from caddy.render import render as caddy_render
 from haproxy.render import Settings
 
 
 class TestHaproxy:
     def test_one_server_line_per_storage_service_with_health_checks(self) -> None:
-        config = render_haproxy(8080, [9001, 9002, 9003], GatewaySettings())
+        config = render_haproxy(8080, [9001, 9002, 9003], shared_settings())
         servers = [
             line.split() for line in config.splitlines() if line.strip().startswith("server ")
         ]
@@ -26,19 +26,19 @@ class TestHaproxy:
         assert all(s[-1] == "check" for s in servers)
 
     def test_the_contracts_timeouts_and_health_settings_are_carried_over(self) -> None:
-        gw = GatewaySettings(connect_timeout_s=0.25, read_timeout_s=3, health_rise=4)
+        gw = {**shared_settings(), "CONNECT_TIMEOUT": 0.25, "READ_TIMEOUT": 3, "HEALTH_RISE": 4}
         config = render_haproxy(8080, [9001], gw)
         assert "timeout connect 250ms" in config
         assert "timeout server 3000ms" in config
         assert " rise 4 " in config
 
     def test_listens_on_loopback_only(self) -> None:
-        assert "bind 127.0.0.1:8123" in render_haproxy(8123, [9001], GatewaySettings())
+        assert "bind 127.0.0.1:8123" in render_haproxy(8123, [9001], shared_settings())
 
     @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
     def test_haproxy_accepts_the_config(self, tmp_path: Path) -> None:
         config = tmp_path / "haproxy.cfg"
-        config.write_text(render_haproxy(8080, [9001, 9002, 9003], GatewaySettings()))
+        config.write_text(render_haproxy(8080, [9001, 9002, 9003], shared_settings()))
         check = subprocess.run(
             ["haproxy", "-c", "-f", str(config)], capture_output=True, check=False
         )
@@ -52,16 +52,20 @@ def caddy_line(config: str, directive: str) -> list[str]:
 
 class TestCaddy:
     def test_one_upstream_per_storage_service_in_rotation_order(self) -> None:
-        config = render_caddy(8080, [9001, 9002, 9003], GatewaySettings())
+        config = render_caddy(8080, [9001, 9002, 9003], shared_settings())
         assert caddy_line(config, "reverse_proxy")[1:4] == [
             "127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"
         ]  # fmt: skip
         assert caddy_line(config, "lb_policy") == ["lb_policy", "round_robin"]
 
     def test_the_contracts_timeouts_and_health_settings_are_carried_over(self) -> None:
-        gw = GatewaySettings(
-            connect_timeout_s=0.25, health_interval_s=3, max_fails=2, fail_timeout_s=7
-        )
+        gw = {
+            **shared_settings(),
+            "CONNECT_TIMEOUT": 0.25,
+            "HEALTH_INTERVAL": 3,
+            "MAX_FAILS": 2,
+            "FAIL_TIMEOUT": 7,
+        }
         config = render_caddy(8080, [9001], gw)
         assert caddy_line(config, "dial_timeout") == ["dial_timeout", "250ms"]
         assert caddy_line(config, "health_interval") == ["health_interval", "3000ms"]
@@ -69,7 +73,7 @@ class TestCaddy:
         assert caddy_line(config, "fail_duration") == ["fail_duration", "7000ms"]
 
     def test_listens_on_loopback_only_with_the_admin_api_off(self) -> None:
-        config = render_caddy(8123, [9001], GatewaySettings())
+        config = render_caddy(8123, [9001], shared_settings())
         assert caddy_line(config, ":8123") == [":8123", "{"]
         assert caddy_line(config, "bind") == ["bind", "127.0.0.1"]
         assert caddy_line(config, "admin") == ["admin", "off"]
@@ -81,7 +85,7 @@ class TestCaddy:
     @pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is not installed")
     def test_caddy_accepts_the_config(self, tmp_path: Path) -> None:
         config = tmp_path / "Caddyfile"
-        config.write_text(render_caddy(8080, [9001, 9002, 9003], GatewaySettings()))
+        config.write_text(render_caddy(8080, [9001, 9002, 9003], shared_settings()))
         check = subprocess.run(
             ["caddy", "validate", "--config", str(config), "--adapter", "caddyfile"],
             capture_output=True,

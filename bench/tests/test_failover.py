@@ -1,6 +1,8 @@
 """Splitting a recovery run's status buckets at the moments the bench broke and fixed things."""
 
-from bench.failover import split_recovery, summarize_after
+import pytest
+
+from bench.failover import after_recovery_figures, split_recovery
 from bench.wrkout import StatusBucket
 
 
@@ -28,12 +30,14 @@ def test_outage_and_after_recovery_do_not_overlap() -> None:
 
 def test_first_success_and_last_error_are_seconds_after_recovery() -> None:
     _, after = split_recovery(BUCKETS, stop_ms=1000, recovered_ms=2000, end_ms=3000)
-    first_ok, last_error = summarize_after(after, recovered_ms=2000)
-    assert first_ok == 0.6
+    figures = after_recovery_figures(after, recovered_ms=2000)
+    assert figures.first_2xx_after_s == pytest.approx(0.6)
     # The last error bucket starts at 2600 and ends at 2700: an upper bound.
-    assert last_error == 0.7
+    assert figures.last_error_after_s == pytest.approx(0.7)
+    assert figures.errors_after == 32
 
 
 def test_a_gateway_that_never_errs_after_recovery_has_no_last_error() -> None:
-    first_ok, last_error = summarize_after([bucket(2000, 200, 10)], recovered_ms=2000)
-    assert (first_ok, last_error) == (0.0, None)
+    figures = after_recovery_figures([bucket(2000, 200, 10)], recovered_ms=2000)
+    assert (figures.first_2xx_after_s, figures.last_error_after_s) == (0.0, None)
+    assert figures.errors_after == 0

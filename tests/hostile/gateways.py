@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.processes import Child, Children, free_port, http_get, wait_until
-from bench.settings import BenchSettings, GatewaySettings
+from bench.settings import BenchSettings, shared_settings
 from bench.targets import StoragePool, gateway_env, start_nginx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,13 +31,17 @@ START_TIMEOUT_S = 30.0
 
 GATEWAYS = ("ours", "nginx")
 
-SETTINGS = GatewaySettings(
-    connect_timeout_s=1.0,
-    read_timeout_s=3.0,
-    max_fails=1_000_000,
-    fail_timeout_s=1,
-    health_interval_s=0.0,
-    health_timeout_s=1.0,
+SETTINGS = BenchSettings(
+    server_cpus=None,
+    gateway={
+        **shared_settings(),
+        "CONNECT_TIMEOUT": 1.0,
+        "READ_TIMEOUT": 3.0,
+        "MAX_FAILS": 1_000_000,
+        "FAIL_TIMEOUT": 1,
+        "HEALTH_INTERVAL": 0.0,
+        "HEALTH_TIMEOUT": 1.0,
+    },
 )
 RESPONSE_BUFFER_BYTES = 64 * 1024
 """Ours: how much of a response the gateway holds before it commits to it (its default)."""
@@ -110,7 +114,7 @@ class Gateway:
 
 def _env(upstream_ports: list[int]) -> dict[str, str]:
     return {
-        **gateway_env(upstream_ports, SETTINGS),
+        **gateway_env("gateway", upstream_ports, SETTINGS),
         "RESPONSE_BUFFER_BYTES": str(RESPONSE_BUFFER_BYTES),
     }
 
@@ -139,7 +143,7 @@ def running(name: str, upstream_ports: list[int], log_dir: Path) -> Iterator[Gat
 
 
 def _start_nginx(kids: Children, upstream_ports: list[int]) -> tuple[Child, int]:
-    bench = BenchSettings(server_cpus=None, gateway=SETTINGS)
+    bench = SETTINGS
     # The bench's pool of storage services, pointed at the scripted upstream instead: start_nginx
     # only reads its ports.
     pool = StoragePool(kids, replace(bench, storage_count=0), ROOT)

@@ -204,7 +204,7 @@ def test_extra_response_on_an_idle_connection_reaches_no_one(gw: Gateway, note: 
 
 @pytest.mark.hostile_case(25, "head stalls beyond READ_TIMEOUT")
 def test_slow_head_times_out(gw: Gateway, note: Note) -> None:
-    read_timeout = SETTINGS.read_timeout_s
+    read_timeout = SETTINGS.gateway["READ_TIMEOUT"]
     delay_ms = int((read_timeout + 1.5) * 1000)
     target = f"/data?case=slow_head&delay_ms={delay_ms}"
     got = run(fetch(gw.port, target, new_id("slow"), timeout_s=15))

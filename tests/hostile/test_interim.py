@@ -16,7 +16,7 @@ from tests.hostile.gateways import SETTINGS, Gateway
 pytestmark = pytest.mark.hostile
 
 # Longer than READ_TIMEOUT: a gateway that holds the 1xx back until then is seen doing so.
-TIMEOUT_S = SETTINGS.read_timeout_s + 1.5
+TIMEOUT_S = SETTINGS.gateway["READ_TIMEOUT"] + 1.5
 
 
 def _load(port: int, target: str, tag: str) -> Load:
