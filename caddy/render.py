@@ -11,6 +11,8 @@ from pathlib import Path
 from haproxy.render import SettingError, Settings, settings_from, storage_authorities
 
 UNAVAILABLE = '{"detail": "no storage service available"}'
+FAIL_TIMEOUT_DEFAULT_S = 10.0
+"""The gateway's own default (HAProxy has no FAIL_TIMEOUT, so haproxy/render.py lacks it)."""
 
 
 def _duration(seconds: float) -> str:
@@ -134,7 +136,7 @@ def main(argv: list[str]) -> int:
     env = os.environ
     try:
         settings = settings_from(env)
-        fail_timeout = float(env.get("FAIL_TIMEOUT", "10"))
+        fail_timeout = float(env.get("FAIL_TIMEOUT", str(FAIL_TIMEOUT_DEFAULT_S)))
         if not 0 < fail_timeout <= 3600:
             raise SettingError(
                 f"FAIL_TIMEOUT must be a positive number of seconds, got {fail_timeout}"

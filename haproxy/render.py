@@ -222,18 +222,22 @@ def storage_authorities(value: str) -> list[str]:
 
 
 def settings_from(env: Mapping[str, str]) -> Settings:
-    """The documented settings (same names and defaults as nginx/env.sh)."""
+    """The documented settings; unset ones keep the defaults of `Settings` above (the gateway's
+    own, which tests/unit/test_proxy_configs.py holds them to)."""
+    d = Settings()
     return Settings(
-        connect_timeout_s=_seconds(env, "CONNECT_TIMEOUT", "1.0"),
-        read_timeout_s=_seconds(env, "READ_TIMEOUT", "5.0"),
-        max_fails=_integer(env, "MAX_FAILS", "1"),
-        health_interval_s=_seconds(env, "HEALTH_INTERVAL", "2.0", zero=True),
-        health_timeout_s=_seconds(env, "HEALTH_TIMEOUT", "1.0"),
-        health_rise=_integer(env, "HEALTH_RISE", "2", minimum=1),
-        health_fall=_integer(env, "HEALTH_FALL", "2", minimum=1),
-        retry_after_s=_integer(env, "RETRY_AFTER", "1"),
-        discovery_interval_s=_seconds(env, "DISCOVERY_INTERVAL", "5", zero=True),
-        access_log=_flag(env, "ACCESS_LOG", "true"),
+        connect_timeout_s=_seconds(env, "CONNECT_TIMEOUT", str(d.connect_timeout_s)),
+        read_timeout_s=_seconds(env, "READ_TIMEOUT", str(d.read_timeout_s)),
+        max_fails=_integer(env, "MAX_FAILS", str(d.max_fails)),
+        health_interval_s=_seconds(env, "HEALTH_INTERVAL", str(d.health_interval_s), zero=True),
+        health_timeout_s=_seconds(env, "HEALTH_TIMEOUT", str(d.health_timeout_s)),
+        health_rise=_integer(env, "HEALTH_RISE", str(d.health_rise), minimum=1),
+        health_fall=_integer(env, "HEALTH_FALL", str(d.health_fall), minimum=1),
+        retry_after_s=_integer(env, "RETRY_AFTER", str(d.retry_after_s)),
+        discovery_interval_s=_seconds(
+            env, "DISCOVERY_INTERVAL", str(d.discovery_interval_s), zero=True
+        ),
+        access_log=_flag(env, "ACCESS_LOG", str(d.access_log)),
     )
 
 

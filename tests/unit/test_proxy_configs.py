@@ -1,16 +1,20 @@
 """HAProxy's and Caddy's configs are rendered from the gateway's setting names, and bad ones
 stop the container with one line."""
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from caddy.render import FAIL_TIMEOUT_DEFAULT_S
 from caddy.render import main as caddy_main
-from haproxy.render import SettingError, settings_from, storage_authorities
+from haproxy.render import SettingError, Settings, settings_from, storage_authorities
 from haproxy.render import main as haproxy_main
+from toolkit.gateways import common_settings
 
 REPO = Path(__file__).resolve().parents[2]
 STORAGE = "http://storage1:8000, http://storage2:8000/,http://storage3:8000"
@@ -118,3 +122,44 @@ class TestCaddy:
         assert "response_header_timeout 3000ms" in config
         assert "fail_duration 4000ms" in config
         assert "Retry-After 1" in config
+
+
+class TestDefaultsFollowTheGateway:
+    """The images cannot import the gateway's settings (no pydantic in them), so their restated
+    defaults are held here to the gateway's own: a changed default fails until all agree."""
+
+    NAMES: ClassVar[dict[str, str]] = {
+        "connect_timeout_s": "CONNECT_TIMEOUT",
+        "read_timeout_s": "READ_TIMEOUT",
+        "max_fails": "MAX_FAILS",
+        "health_interval_s": "HEALTH_INTERVAL",
+        "health_timeout_s": "HEALTH_TIMEOUT",
+        "health_rise": "HEALTH_RISE",
+        "health_fall": "HEALTH_FALL",
+        "retry_after_s": "RETRY_AFTER",
+        "discovery_interval_s": "DISCOVERY_INTERVAL",
+        "access_log": "ACCESS_LOG",
+    }
+
+    def test_haproxy_and_caddy_defaults_are_the_gateways(self) -> None:
+        gateway = common_settings()
+        haproxy = Settings()
+        assert {name: getattr(haproxy, field) for field, name in self.NAMES.items()} == {
+            name: gateway[name] for name in self.NAMES.values()
+        }
+        assert gateway["FAIL_TIMEOUT"] == FAIL_TIMEOUT_DEFAULT_S
+
+    def test_nginx_defaults_are_the_gateways(self) -> None:
+        script = (REPO / "nginx" / "env.sh").read_text()
+        defaults = dict(re.findall(r'"\$\{([A-Z_]+):-([^}]*)\}"', script))
+        access_log = re.search(r"\$\{ACCESS_LOG:-(\w+)\}", script)
+        assert access_log is not None, "nginx/env.sh no longer reads ACCESS_LOG"
+        defaults["ACCESS_LOG"] = access_log.group(1)
+        gateway = common_settings()
+        shared = sorted(n for n in set(defaults) & set(gateway) if gateway[n] is not None)
+        assert len(shared) >= 7, shared
+        for name in shared:
+            value = gateway[name]
+            expected = str(value).lower() if isinstance(value, bool) else value
+            actual = defaults[name] if isinstance(value, bool) else type(value)(defaults[name])
+            assert actual == expected, f"nginx/env.sh: {name} defaults to {defaults[name]}"
