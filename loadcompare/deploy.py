@@ -8,24 +8,32 @@ from enum import StrEnum
 
 from loadcompare.paths import REPO
 from loadcompare.targets import DEPLOY_ENV, Gateway, make_target
+from toolkit.serving import serves_from_all
 from toolkit.status import read_status
-from toolkit.waiting import ConditionTimeout, wait_until
+from toolkit.waiting import ConditionTimeout, answers_200, wait_until
 
 DEPLOY_TIMEOUT_S = 600.0
 
 
 class Deploy(StrEnum):
-    IF_MISSING = "if-missing"  # deploy only a gateway that does not answer /status
+    IF_MISSING = "if-missing"  # deploy only a gateway that does not answer /health
     ALWAYS = "always"  # (re)deploy, so fault injection is surely on
     NEVER = "never"  # a gateway that does not answer is a problem, not a job
 
 
+COMPOSE_STORAGE_COUNT = 3
+"""storage1..3 in every compose deployment: what a gateway without /status must serve from."""
+
+
 def wait_all_available(url: str, timeout_s: float) -> bool:
-    """Waits until the gateway reports every storage service available (bounded)."""
+    """Waits until the gateway reports every storage service available (bounded); one that
+    has no /status (Caddy), until one rotation of requests is served by all of them."""
 
     def all_available() -> bool:
         status = read_status(url)
-        return status is not None and status.all_available
+        if status is not None:
+            return status.all_available
+        return serves_from_all(url, COMPOSE_STORAGE_COUNT)
 
     try:
         wait_until(
@@ -38,11 +46,11 @@ def wait_all_available(url: str, timeout_s: float) -> bool:
 
 def ensure_deployed(gateway: Gateway, deploy: Deploy) -> str | None:
     """None when the gateway is up (deploying it if needed); otherwise why it cannot run."""
-    if deploy is not Deploy.ALWAYS and read_status(gateway.url) is not None:
+    if deploy is not Deploy.ALWAYS and answers_200(f"{gateway.url}/health"):
         return None
     target = make_target(gateway.name)
     if deploy is Deploy.NEVER or target is None:
-        return f"{gateway.url} does not answer /status and was not deployed"
+        return f"{gateway.url} does not answer /health and was not deployed"
     print(f"{gateway.name}: make {target} (with fault injection enabled)", flush=True)
     try:
         done = subprocess.run(

@@ -29,6 +29,7 @@ from tests.harness.gateways import STORAGE_IMAGE, STORAGE_NAMES, STORAGE_PORT, G
 from tests.harness.readiness import LoopbackHealth, published_port, wait_healthy
 from tests.harness.wire import Wire
 from toolkit.faults import set_fault
+from toolkit.serving import serves_from_all
 from toolkit.status import GatewayStatus, ServiceStatus, fetch_status
 from toolkit.waiting import wait_until
 
@@ -336,19 +337,10 @@ class Stack:
             return
         # No /status: judged by traffic alone, a full rotation of 200s from every service.
         wait_until(
-            self._serves_from_all,
+            lambda: serves_from_all(self.base_url, len(self.storages)),
             timeout=timeout,
             what="every storage service to serve a request in one rotation",
         )
-
-    def _serves_from_all(self) -> bool:
-        served = set()
-        for _ in self.storages:
-            response = self.get("/data")
-            if response.status_code != 200:
-                return False
-            served.add(str(response.json()["instance"]))
-        return served == set(self.storages)
 
     def logs(self) -> str:
         assert self.gateway is not None

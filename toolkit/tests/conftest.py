@@ -1,12 +1,18 @@
-"""A real HTTP server on 127.0.0.1 whose answers each test sets."""
+"""Real HTTP servers on 127.0.0.1: one whose answers each test sets, and the storage service."""
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import uvicorn
+
+from storage_service.app import create_app
+from storage_service.settings import StorageSettings
+from toolkit.waiting import wait_until
 
 
 @dataclass
@@ -54,9 +60,37 @@ def server() -> Iterator[Server]:
 @pytest.fixture
 def closed_port_url() -> str:
     """A URL nothing listens on (a port bound and released a moment ago)."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def _serve_storage(enabled: bool) -> Iterator[str]:
+    """The real storage service (instance "s1") on 127.0.0.1, in this process."""
+    settings = StorageSettings(instance_name="s1", enable_fault_injection=enabled)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=10.0, what="the storage service to start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def storage() -> Iterator[str]:
+    """The storage service with its fault endpoint on."""
+    yield from _serve_storage(enabled=True)
+
+
+@pytest.fixture
+def storage_without_faults() -> Iterator[str]:
+    yield from _serve_storage(enabled=False)

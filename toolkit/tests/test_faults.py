@@ -1,45 +1,9 @@
 """The fault endpoint client against the real storage service, served on 127.0.0.1."""
 
-import socket
-import threading
-from collections.abc import Iterator
-
 import httpx
 import pytest
-import uvicorn
 
-from storage_service.app import create_app
-from storage_service.settings import StorageSettings
 from toolkit.faults import FaultError, fault_request, set_fault
-from toolkit.waiting import wait_until
-
-
-def _serve(enabled: bool) -> Iterator[str]:
-    settings = StorageSettings(instance_name="s1", enable_fault_injection=enabled)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=10.0, what="the storage service to start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def storage() -> Iterator[str]:
-    yield from _serve(enabled=True)
-
-
-@pytest.fixture
-def storage_without_faults() -> Iterator[str]:
-    yield from _serve(enabled=False)
 
 
 def test_a_mode_set_is_what_the_service_does(storage: str) -> None:
