@@ -23,7 +23,8 @@ from loadcompare.matrix import Load, run_all
 from loadcompare.plan import Durations, Scenario
 from loadcompare.report import deployments, load_generator, missing_results, write_report
 from loadcompare.results import Comparison, ComparisonMeta
-from loadcompare.targets import DEFAULT_GATEWAYS, MAKE_TARGETS, Gateway, described
+from loadcompare.targets import Gateway, default_gateways, described, make_targets
+from toolkit.gateways import GatewayFileError
 from toolkit.results import RESULTS_ROOT, run_folder
 
 PROG = "python -m loadtests"
@@ -53,7 +54,7 @@ def parse_gateways(text: str) -> tuple[Gateway, ...]:
         parts = urlsplit(url)
         if not sep or not name or parts.scheme != "http" or parts.hostname != "127.0.0.1":
             raise argparse.ArgumentTypeError(
-                f"{entry!r}: expected a described gateway ({', '.join(MAKE_TARGETS)}) or "
+                f"{entry!r}: expected a described gateway ({', '.join(make_targets())}) or "
                 "name=http://127.0.0.1:PORT (load goes to 127.0.0.1 only)"
             )
         gateways.append(Gateway(name, url.rstrip("/")))
@@ -71,16 +72,16 @@ def worker_count(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    defaults = ", ".join(f"{g.name} on :{urlsplit(g.url).port}" for g in DEFAULT_GATEWAYS)
-    makes = "/".join(f"`make {target}`" for target in MAKE_TARGETS.values())
+    defaults = ", ".join(f"{g.name} on :{urlsplit(g.url).port}" for g in default_gateways())
+    makes = "/".join(f"`make {target}`" for target in make_targets().values())
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--short", action="store_true", help="the CI version: a few seconds each")
     parser.add_argument(
         "--gateways",
         type=parse_gateways,
-        default=DEFAULT_GATEWAYS,
+        default=default_gateways(),
         help="described gateways or name=url pairs, comma-separated "
-        f"(default: {defaults}; described: {', '.join(MAKE_TARGETS)})",
+        f"(default: {defaults}; described: {', '.join(make_targets())})",
     )
     parser.add_argument(
         "--scenarios",
@@ -181,7 +182,11 @@ def stated(options: Options, stamp: datetime, seconds: float, argv: list[str]) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = arguments(argv)
+    try:
+        options = arguments(argv)
+    except GatewayFileError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
     if options.render:
         # Summary and charts again from a finished comparison (e.g. after changing the summary).
         summary = write_report(options.render, Comparison.load(options.render))

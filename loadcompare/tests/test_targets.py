@@ -1,11 +1,13 @@
 """Choosing the gateways to compare: described ones by name, others by URL on 127.0.0.1."""
 
 import argparse
+from pathlib import Path
 
 import pytest
 
-from loadcompare.cli import parse_gateways
-from loadcompare.targets import DEFAULT_GATEWAYS, Gateway, make_target
+from loadcompare import targets
+from loadcompare.cli import main, parse_gateways
+from loadcompare.targets import Gateway, default_gateways, make_target
 
 
 def test_default_comparison_is_ours_and_nginx_at_their_deployed_urls() -> None:
@@ -13,7 +15,7 @@ def test_default_comparison_is_ours_and_nginx_at_their_deployed_urls() -> None:
         Gateway("ours", "http://127.0.0.1:8000"),
         Gateway("nginx", "http://127.0.0.1:8080"),
     )
-    assert expected == DEFAULT_GATEWAYS
+    assert default_gateways() == expected
 
 
 def test_described_gateways_are_named_alone_and_deployable() -> None:
@@ -41,3 +43,17 @@ def test_an_undescribed_gateway_needs_a_local_url() -> None:
         parse_gateways("traefik")
     with pytest.raises(argparse.ArgumentTypeError, match=r"127\.0\.0\.1 only"):
         parse_gateways("mine=http://example.com:9000")
+
+
+def test_a_bad_description_file_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_FILES", str(tmp_path / "missing.toml"))
+    targets._deployments.cache_clear()
+    try:
+        assert main(["--short"]) == 2
+    finally:
+        targets._deployments.cache_clear()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "missing.toml: cannot read it" in err
