@@ -277,7 +277,9 @@ def read(path: Path) -> Gateway:
 def user_files(option: Iterable[str] = ()) -> list[Path]:
     """Description files named by an option and by GATEWAY_FILES, in that order."""
     from_env = [p for p in os.environ.get(FILES_VARIABLE, "").split(os.pathsep) if p.strip()]
-    return [Path(p) for p in [*option, *from_env]]
+    # The same file named both ways is one file, not a clash of names.
+    unique = {Path(p).resolve(): Path(p) for p in reversed([*option, *from_env])}
+    return list(reversed(unique.values()))
 
 
 def load(extra: Iterable[Path] = ()) -> tuple[Gateway, ...]:

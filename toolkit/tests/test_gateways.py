@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from toolkit.gateways import GatewayFileError, common_settings, load, parse, read
+from toolkit.gateways import GatewayFileError, common_settings, load, parse, read, user_files
 
 MINIMAL: dict[str, Any] = {
     "name": "mine",
@@ -96,3 +96,11 @@ class TestRefused:
     def test_a_missing_file_names_the_file(self, tmp_path: Path) -> None:
         with pytest.raises(GatewayFileError, match=r"nope.toml: cannot read it"):
             read(tmp_path / "nope.toml")
+
+
+def test_a_file_named_by_option_and_environment_is_read_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    monkeypatch.setenv("GATEWAY_FILES", f"{first}:{second}")
+    assert user_files([str(first)]) == [first, second]
