@@ -226,6 +226,9 @@ def parse(raw: Mapping[str, Any], source: Path | None = None) -> Gateway:
     name = _require(raw, "name", str, where)
     if not name or not all(c.isalnum() or c in "-_" for c in name):
         raise GatewayFileError(f"{where}: name {name!r} must be letters, digits, '-' or '_'")
+    for key in ("image", "summary"):
+        if not str(_require(raw, key, str, where)).strip():
+            raise GatewayFileError(f"{where}: `{key}` is empty")
     port = _require(raw, "port", int, where)
     if not 1 <= port <= 65535:
         raise GatewayFileError(f"{where}: port {port} is not a TCP port")

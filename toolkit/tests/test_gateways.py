@@ -58,6 +58,7 @@ class TestRefused:
         [
             ({k: v for k, v in MINIMAL.items() if k != "image"}, r"`image` is missing"),
             (with_(port="9000"), r"`port` must be an integer, not '9000'"),
+            (with_(image=" "), r"`image` is empty"),
             (with_(port=True), r"`port` must be an integer, not True"),
             (with_(port=70000), r"port 70000 is not a TCP port"),
             (with_(name="my gateway"), r"name 'my gateway' must be letters"),
