@@ -133,28 +133,20 @@ class Faults:
 
     def check_fault_injection(self, service: str) -> None:
         """Raises FaultError when the service's fault endpoint is off (where the host can tell)."""
-        container = self._container(service)
-        container.reload()
-        for address in _addresses(container):
-            try:
-                status = fault_request(f"http://{address}:8000", None, timeout=2)
-            except OSError:
-                continue
-            return check_fault_status(service, status, "")
+        status = _by_address(self._container(service), None)
+        if status is not None:
+            check_fault_status(service, status)
 
     def _put_fault(self, service: str, mode: str) -> None:
         # Straight to the container's address when the host can route to it (Linux): it takes
         # milliseconds, so the fault starts when the run says it does. Otherwise (Docker Desktop)
         # through `docker exec`, which can take seconds on a loaded machine.
         container = self._container(service)
-        container.reload()
-        for address in _addresses(container):
-            try:
-                status = fault_request(f"http://{address}:8000", mode, timeout=2)
-            except OSError:
-                continue
-            return check_fault_status(service, status, "")
-        self._put_fault_by_exec(service, container, mode)
+        status = _by_address(container, mode)
+        if status is None:
+            self._put_fault_by_exec(service, container, mode)
+        else:
+            check_fault_status(service, status)
 
     def _put_fault_by_exec(self, service: str, container: Container, mode: str) -> None:
         try:
@@ -166,6 +158,18 @@ class Faults:
         raw = result.output if isinstance(result.output, bytes) else b""
         output = raw.decode(errors="replace").strip()
         check_fault_status(service, int(output) if output.isdigit() else None, output)
+
+
+def _by_address(container: Container, mode: str | None) -> int | None:
+    """The fault endpoint's status, through the first of the container's addresses that
+    answers; None when the host reaches none of them."""
+    container.reload()
+    for address in _addresses(container):
+        try:
+            return fault_request(f"http://{address}:8000", mode, timeout=2)
+        except OSError:
+            continue
+    return None
 
 
 def _addresses(container: Container) -> list[str]:

@@ -1,7 +1,6 @@
 """Who serves a gateway's `GET /data`: the way to judge a gateway that has no `/status`."""
 
 import json
-import urllib.error
 import urllib.request
 from collections import Counter
 

@@ -10,11 +10,14 @@ again is known exactly and the measured time is the gateway's alone.
 """
 
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
 
+from tests.harness.gateways import STORAGE_NAMES
 from tests.harness.stack import Stack
+from toolkit.serving import instances_served
 from toolkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.scenario(5, "recovery")]
@@ -35,7 +38,7 @@ def _active_recovery_seen_by_traffic(
     assert interval is not None
     # Out once its checks failed: a full rotation of 200s without it.
     wait_until(
-        lambda: _rotation(stack) == {"storage1", "storage3"},
+        lambda: set(_rotation(stack) or ()) == {"storage1", "storage3"},
         timeout=interval * (timing.health_fall + 1) + MARGIN,
         what="storage2 to leave rotation",
     )
@@ -54,15 +57,9 @@ def _active_recovery_seen_by_traffic(
     assert recovered <= bound
 
 
-def _rotation(stack: Stack) -> set[str] | None:
+def _rotation(stack: Stack) -> Counter[str] | None:
     """Who served one rotation's worth of sequential requests (None if any was not a 200)."""
-    served = set()
-    for _ in range(3):
-        response = stack.get("/data")
-        if response.status_code != 200:
-            return None
-        served.add(str(response.json()["instance"]))
-    return served
+    return instances_served(stack.base_url, len(STORAGE_NAMES))
 
 
 def test_recovered_service_serves_again_within_the_stated_bound(
