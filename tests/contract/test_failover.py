@@ -64,11 +64,21 @@ def test_killed_service_costs_clients_nothing_and_the_others_share_evenly(
 def test_failing_service_is_hidden_and_taken_out(
     stack: Stack, wire: Callable[[], Wire], deviation: Callable[[str], None], mode: str
 ) -> None:
-    """storage2 answers 500 (`error`) or 503 (`unavailable`) on /data: clients only see 200s,
-    and after one failed attempt (MAX_FAILS=1) the gateway stops sending it requests."""
-    deviation("retried-5xx-kept-in-rotation")
+    """storage2 answers 500 (`error`) or 503 (`unavailable`, /health too) on /data: clients
+    only see 200s, and after one failed attempt (MAX_FAILS=1) the gateway stops sending it
+    requests."""
     deviation("5xx-answer-not-retried")
+    if mode == "error":
+        deviation("retried-5xx-kept-in-rotation")
+    out_by_checks = stack.spec.deviations.get("retried-503-out-by-active-checks")
     stack.set_fault("storage2", mode)
+
+    if mode == "unavailable" and out_by_checks is not None:
+        # Whether such a gateway sends storage2 one request or several before its active
+        # checks fail is a race, so a strict xfail of the contract's bound would be flaky:
+        # check the bound it declares instead, then report the deviation.
+        _taken_out_once_its_checks_fail(stack, wire)
+        pytest.xfail(f"{stack.spec.name}: {out_by_checks}")
 
     with wire() as seen:
         results = timed_instances(stack, 15)
@@ -79,6 +89,22 @@ def test_failing_service_is_hidden_and_taken_out(
     # 15 requests take well under FAIL_TIMEOUT, so a service that was taken out gets no more.
     attempts = len(seen.data_requests("storage2"))
     assert attempts <= 1, f"storage2 still received {attempts} of 15 requests"
+
+
+def _taken_out_once_its_checks_fail(stack: Stack, wire: Callable[[], Wire]) -> None:
+    """Requests all succeed while `HEALTH_FALL` probes fail, and storage2 gets none after."""
+    timing = stack.spec.timing
+    assert timing.health_interval is not None, "this deviation needs active checks"
+    deadline = time.monotonic() + timing.health_fall * timing.health_interval + MARGIN
+    while time.monotonic() < deadline:
+        timed_instances(stack, 1)
+
+    with wire() as seen:
+        results = timed_instances(stack, 15)
+
+    assert "storage2" not in {instance for instance, _ in results}
+    attempts = len(seen.data_requests("storage2"))
+    assert attempts == 0, f"storage2 still received {attempts} of 15 requests after its checks"
 
 
 @pytest.mark.scenario(4, "one service hanging")
