@@ -131,7 +131,6 @@ def selected(names: str | None, files: Iterable[str] = ()) -> tuple[GatewaySpec,
 
 
 STORAGE_IMAGE = os.environ.get("CONTRACT_STORAGE_IMAGE", "service-assembly/storage:dev")
-STORAGE_PORT = 8000
 STORAGE_NAMES = ("storage1", "storage2", "storage3")
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "passive-gateway.toml"
 """The walk-through's example (docs/contract-suite.md), run by CI like a user's own file."""

@@ -25,12 +25,12 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 from tests.harness import docker_env
-from tests.harness.gateways import STORAGE_IMAGE, STORAGE_NAMES, STORAGE_PORT, GatewaySpec
+from tests.harness.gateways import STORAGE_IMAGE, STORAGE_NAMES, GatewaySpec
 from tests.harness.readiness import LoopbackHealth, published_port, wait_healthy
 from tests.harness.wire import Wire
-from toolkit.faults import set_fault
 from toolkit.serving import serves_from_all
 from toolkit.status import GatewayStatus, ServiceStatus, fetch_status
+from toolkit.storage_control import STORAGE_PORT, StorageContainer
 from toolkit.waiting import wait_until
 
 # docker-py binds (host_ip, None) to a random port on that address; testcontainers' type for
@@ -46,6 +46,7 @@ class Storage:
     name: str
     ip: str
     container: DockerContainer
+    control: StorageContainer
 
     @property
     def docker(self) -> Container:
@@ -151,7 +152,10 @@ class Stack:
         # Published only on loopback, on a random port: the fault-injection endpoint.
         container.ports[f"{STORAGE_PORT}/tcp"] = LOOPBACK_RANDOM_PORT  # type: ignore[assignment]
         container.start()
-        return Storage(name=name, ip=ip, container=container)
+        control = StorageContainer(
+            name, container.get_wrapped_container(), self._docker_network(), ip
+        )
+        return Storage(name=name, ip=ip, container=container, control=control)
 
     def _start_gateway(self) -> DockerContainer:
         assert self.network is not None
@@ -242,43 +246,37 @@ class Stack:
 
     def kill(self, name: str) -> None:
         self.dirty = True
-        self.storages[name].docker.kill()
+        self.storages[name].control.kill()
 
     def stop(self, name: str) -> None:
         self.dirty = True
-        self.storages[name].docker.stop(timeout=1)
+        self.storages[name].control.stop()
 
     def start_storage(self, name: str) -> None:
         """Start a stopped/killed service and wait until it answers /health itself."""
         self.dirty = True
-        self.storages[name].docker.start()
+        self.storages[name].control.start()
         self._wait_storage_healthy(name)
 
     def pause(self, name: str) -> None:
         self.dirty = True
-        self.storages[name].docker.pause()
+        self.storages[name].control.pause()
 
     def unpause(self, name: str) -> None:
         self.dirty = True
-        self.storages[name].docker.unpause()
+        self.storages[name].control.unpause()
 
     def disconnect(self, name: str) -> None:
         self.dirty = True
-        self._docker_network().disconnect(self.storages[name].docker, force=True)
+        self.storages[name].control.disconnect()
 
     def connect(self, name: str) -> None:
         self.dirty = True
-        storage = self.storages[name]
-        self._docker_network().connect(storage.docker, aliases=[name], ipv4_address=storage.ip)
+        self.storages[name].control.connect()
 
     def set_fault(self, name: str, mode: str, delay_ms: int | None = None) -> None:
         self.dirty = mode != "normal" or self.dirty
-        set_fault(name, self._storage_url(name, ""), mode, delay_ms)
-
-    def _storage_url(self, name: str, path: str) -> str:
-        port = published_port(self.storages[name].docker, STORAGE_PORT)
-        assert port is not None, f"{name} has no published port (stopped or disconnected?)"
-        return f"http://127.0.0.1:{port}{path}"
+        self.storages[name].control.set_fault(mode, delay_ms)
 
     def _docker_network(self) -> DockerNetwork:
         assert self.network is not None
@@ -296,19 +294,8 @@ class Stack:
         sees all three available. Cheap when the previous test changed nothing."""
         if self.dirty:
             for name, storage in self.storages.items():
+                storage.control.restore()
                 container = storage.docker
-                container.reload()
-                if container.status == "paused":
-                    container.unpause()
-                elif container.status != "running":
-                    container.start()
-                container.reload()
-                if self.network is not None and self.network.name not in (
-                    container.attrs["NetworkSettings"]["Networks"] or {}
-                ):
-                    self._docker_network().connect(
-                        container, aliases=[name], ipv4_address=storage.ip
-                    )
                 # Up first (the admin endpoint answers in every fault mode), then back to normal.
                 wait_healthy(container, STORAGE_PORT, path="/admin/fault", timeout=STARTUP_TIMEOUT)
                 self.set_fault(name, "normal")

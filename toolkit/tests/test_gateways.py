@@ -1,7 +1,9 @@
 """Gateway description files: what a valid one gives, and what a wrong one is told."""
 
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -105,3 +107,25 @@ def test_a_file_named_by_option_and_environment_is_read_once(
     first, second = tmp_path / "a.toml", tmp_path / "b.toml"
     monkeypatch.setenv("GATEWAY_FILES", f"{first}:{second}")
     assert user_files([str(first)]) == [first, second]
+
+
+def test_each_deploy_section_matches_the_makefile_and_its_compose_file() -> None:
+    """`make` cannot read TOML before the virtualenv exists, so the Makefile names the compose
+    files too: this holds the two to the same file, target and published port."""
+    root = Path(__file__).resolve().parents[2]
+    makefile = (root / "Makefile").read_text()
+    for gateway in load():
+        deploy = gateway.deploy
+        if deploy is None:
+            continue
+        port = urlsplit(deploy.url).port
+        recipe = re.search(rf"^{re.escape(deploy.make_target)}:.*\n\t(.+)$", makefile, re.M)
+        assert recipe is not None, f"{gateway.name}: no `{deploy.make_target}` target"
+        compose = re.search(r"\$\((COMPOSE_\w+)\)", recipe.group(1))
+        assert compose is not None, recipe.group(1)
+        definition = re.search(rf"^{compose.group(1)} = .* -f (\S+)$", makefile, re.M)
+        assert definition is not None, compose.group(1)
+        assert definition.group(1) == deploy.compose_file, gateway.name
+        assert f",{port}," in recipe.group(1), recipe.group(1)
+        published = (root / deploy.compose_file).read_text()
+        assert re.search(rf'"127\.0\.0\.1:\$\{{\w+:-{port}\}}:', published), gateway.name
