@@ -42,7 +42,8 @@ def _targets(value: str) -> tuple[str, ...]:
     unknown = [n for n in names if n not in ALL_TARGETS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"targets are among {', '.join(ALL_TARGETS)}; got {value!r}"
+            f"targets are among {', '.join(ALL_TARGETS)}; got {value!r} (a --gateway-file "
+            "gateway is one when its description has a `command`)"
         )
     return names
 
@@ -86,6 +87,13 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
         type=_targets,
         default=d.targets,
         help="comma-separated, of: " + ",".join(ALL_TARGETS) + f" (default: {','.join(d.targets)})",
+    )
+    p.add_argument(
+        "--gateway-file",
+        action="append",
+        metavar="FILE",
+        help="a gateway description (TOML, docs/contract-suite.md) with a `command`: adds that "
+        "gateway to the targets (also GATEWAY_FILES; name it in --targets to measure it)",
     )
     p.add_argument("--rounds", type=_positive, default=d.rounds)
     p.add_argument(

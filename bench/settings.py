@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from toolkit.gateways import ORDER, Gateway, common_settings, load
+from toolkit.gateways import ORDER, Gateway, common_settings, load, user_files
 
 
 @dataclass(frozen=True)
@@ -25,17 +25,24 @@ def described(name: str) -> Gateway:
     return _DESCRIBED[name]
 
 
-_DESCRIBED = {g.name: g for g in load()}
+# GATEWAY_FILES (or --gateway-file, which bench/__main__.py turns into it) adds users' own.
+_DESCRIBED = {g.name: g for g in load(user_files())}
 
 
 def _gateway(name: str) -> TargetKind:
     return TargetKind(name, described(name).summary, default=True, gateway=True)
 
 
+def _users_gateway(gateway: Gateway) -> TargetKind:
+    return TargetKind(gateway.name, f"{gateway.summary} ({gateway.source})", False, gateway=True)
+
+
 TARGETS = (
     TargetKind("direct", "wrk straight to one storage service", default=True, gateway=False),
     # The bench starts each of the project's own gateways as a local process (bench/targets.py).
     *(_gateway(name) for name in ORDER),
+    # A user's gateway, when its description says how to run it as a process (`command`).
+    *(_users_gateway(g) for g in _DESCRIBED.values() if g.name not in ORDER and g.command),
     TargetKind(
         "fastapi-httpx",
         "baseline: FastAPI route + shared httpx.AsyncClient (the textbook design)",

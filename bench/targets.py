@@ -272,6 +272,21 @@ def _start_checked(
     return Target(name, port, child)
 
 
+def start_described(
+    kids: Children, pool: StoragePool, settings: BenchSettings, name: str
+) -> Target:
+    """A user's gateway, run by its description's `command` in the current directory."""
+    port = free_port()
+    command = described(name).local_command(port, sys.executable)
+    child = kids.start(
+        name,
+        pinned(command, settings.server_cpus),
+        env=gateway_env(name, pool.ports, settings),
+        output=_log_path(kids, name, settings),
+    )
+    return Target(name, port, child)
+
+
 def start_haproxy(kids: Children, pool: StoragePool, settings: BenchSettings) -> Target:
     port = free_port()
     conf = kids.log_dir / "haproxy.cfg"
@@ -325,6 +340,8 @@ def start_target(
         return start_haproxy(kids, pool, settings)
     if name == "caddy":
         return start_caddy(kids, pool, settings)
+    if TARGET_KINDS[name].app is None:
+        return start_described(kids, pool, settings, name)
     return start_baseline(kids, pool, settings, name)
 
 

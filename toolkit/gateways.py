@@ -99,7 +99,17 @@ class Gateway:
     default: bool = True
     """Whether a run that names no gateways includes it."""
     deploy: Deploy | None = None
+    command: tuple[str, ...] = ()
+    """How to run it as a local process (the bench does): `{port}` is the port to listen on,
+    `{python}` the interpreter running the tool; empty when it only runs as an image."""
     source: Path | None = None
+
+    def local_command(self, port: int, python: str) -> list[str]:
+        """`command` with its placeholders filled in."""
+        return [
+            arg.replace(PORT_PLACEHOLDER, str(port)).replace(PYTHON_PLACEHOLDER, python)
+            for arg in self.command
+        ]
 
     def honours(self, name: str) -> bool:
         return name in self.settings
@@ -135,7 +145,10 @@ _TOP_KEYS = {
     "deviations",
     "default",
     "deploy",
+    "command",
 }
+PORT_PLACEHOLDER = "{port}"
+PYTHON_PLACEHOLDER = "{python}"
 
 
 def _require(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -262,8 +275,23 @@ def parse(raw: Mapping[str, Any], source: Path | None = None) -> Gateway:
         deviations=_strings(_optional(raw, "deviations", dict, where, {}), "deviations"),
         default=_optional(raw, "default", bool, where, True),
         deploy=deploy,
+        command=_command(raw, where),
         source=source,
     )
+
+
+def _command(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    command = _optional(raw, "command", list, where, [])
+    if not command:
+        return ()
+    if not all(isinstance(arg, str) and arg for arg in command):
+        raise GatewayFileError(f"{where}: `command` must be a list of non-empty strings")
+    if not any(PORT_PLACEHOLDER in arg for arg in command):
+        raise GatewayFileError(
+            f"{where}: `command` must say where the port goes ({PORT_PLACEHOLDER}): "
+            "the tool picks a free one"
+        )
+    return tuple(command)
 
 
 def read(path: Path) -> Gateway:

@@ -33,6 +33,16 @@ class TestValid:
         assert gateway.default is True
         assert gateway.deviations == {}
         assert gateway.deploy is None
+        assert gateway.command == ()
+
+    def test_a_command_gets_the_port_and_the_interpreter(self) -> None:
+        gateway = parse(with_(command=["{python}", "-m", "mine", "--listen=127.0.0.1:{port}"]))
+        assert gateway.local_command(9100, "/venv/bin/python") == [
+            "/venv/bin/python",
+            "-m",
+            "mine",
+            "--listen=127.0.0.1:9100",
+        ]
 
     def test_only_honoured_settings_reach_the_environment(self) -> None:
         gateway = parse(MINIMAL)
@@ -65,6 +75,9 @@ class TestRefused:
             (with_(port=70000), r"port 70000 is not a TCP port"),
             (with_(name="my gateway"), r"name 'my gateway' must be letters"),
             (with_(colour="blue"), r"unknown key\(s\) colour"),
+            (with_(command=["mine", "--port", "8080"]), r"where the port goes \(\{port\}\)"),
+            (with_(command=["mine", "", "{port}"]), r"`command` must be a list of non-empty"),
+            (with_(command="mine {port}"), r"`command` must be a list"),
             (with_(settings=["STORAGE_SERVICES", "READ_TIMEOUTS"]), r"'READ_TIMEOUTS'.*known:"),
             (with_(settings=["READ_TIMEOUT"]), r"must include STORAGE_SERVICES"),
             (with_(rename={"MAX_FAILS": {"env": "X"}}), r"MAX_FAILS is not listed in `settings`"),
