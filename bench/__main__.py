@@ -1,23 +1,16 @@
 """`python -m bench`: run the benchmark (see `python -m bench --help`)."""
 
+import argparse
 import os
 import sys
 
 from toolkit.gateways import FILES_VARIABLE, GatewayFileError
 
-
-def _gateway_files(argv: list[str]) -> list[str]:
-    """The --gateway-file values: the targets are known when bench.settings is imported."""
-    files = []
-    for index, arg in enumerate(argv):
-        if arg == "--gateway-file" and index + 1 < len(argv):
-            files.append(argv[index + 1])
-        elif arg.startswith("--gateway-file="):
-            files.append(arg.partition("=")[2])
-    return files
-
-
-files = [*_gateway_files(sys.argv[1:]), os.environ.get(FILES_VARIABLE, "")]
+# The targets are fixed when bench.settings is imported, so --gateway-file is read first, by
+# argparse too (the full parser, bench/cli.py, accepts the same abbreviations of it).
+_early = argparse.ArgumentParser(add_help=False)
+_early.add_argument("--gateway-file", action="append", default=[])
+files = [*_early.parse_known_args()[0].gateway_file, os.environ.get(FILES_VARIABLE, "")]
 os.environ[FILES_VARIABLE] = os.pathsep.join(f for f in files if f)
 try:
     from bench.cli import main

@@ -88,6 +88,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
         default=d.targets,
         help="comma-separated, of: " + ",".join(ALL_TARGETS) + f" (default: {','.join(d.targets)})",
     )
+    # Read before this parser runs (bench/__main__.py); declared here for --help and checking.
     p.add_argument(
         "--gateway-file",
         action="append",

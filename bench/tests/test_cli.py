@@ -1,6 +1,8 @@
 """Command-line settings of `python -m bench`."""
 
 import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -91,3 +93,37 @@ def test_the_results_state_the_machine_and_every_version_the_report_names() -> N
     for name in (*PACKAGES, *TOOLS):
         assert isinstance(stated[name], str)
     assert stated["python"] == platform.python_version()
+
+
+EXAMPLE = BENCH_ROOT / "docs" / "examples" / "passive-gateway.toml"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--gateway-file", str(EXAMPLE)], [f"--gateway-file={EXAMPLE}"], ["--gateway", str(EXAMPLE)]],
+)
+def test_a_gateway_file_adds_its_gateway_to_the_targets(option: list[str]) -> None:
+    """However argparse lets the option be spelled, the file is read before the targets are."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *option, "--targets", "direct,passive-gateway", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=BENCH_ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "passive-gateway our gateway with HEALTH_INTERVAL=0" in done.stdout
+
+
+def test_an_unreadable_gateway_file_is_one_line_and_status_2() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--gateway-file", "/nonexistent/mine.toml"],
+        capture_output=True,
+        text=True,
+        cwd=BENCH_ROOT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr == "bench: /nonexistent/mine.toml: cannot read it (No such file or directory)\n"
+    )
