@@ -136,15 +136,16 @@ class StorageContainer:
         except DockerException as error:
             raise FaultError(f"cannot {action} {self.name}: {error}") from None
 
+    def addresses(self) -> list[str]:
+        """The container's addresses, one per network it is on."""
+        self._docker("inspect", self.container.reload)
+        networks: dict[str, Any] = self.container.attrs["NetworkSettings"].get("Networks") or {}
+        return [str(n["IPAddress"]) for n in networks.values() if n.get("IPAddress")]
+
     def _by_address(self, mode: FaultMode | str | None, delay_ms: int | None) -> int | None:
         """The fault endpoint's status through the first of the container's addresses that
         answers; None when the host reaches none of them."""
-        self._docker("inspect", self.container.reload)
-        networks: dict[str, Any] = self.container.attrs["NetworkSettings"].get("Networks") or {}
-        for network in networks.values():
-            address = network.get("IPAddress")
-            if not address:
-                continue
+        for address in self.addresses():
             try:
                 return fault_request(f"http://{address}:{STORAGE_PORT}", mode, delay_ms, timeout=2)
             except OSError:

@@ -1,5 +1,6 @@
 """toolkit.storage_control against real storage containers: each way of breaking a service
-does what the tools rely on, and is undone by `restore`."""
+does what the tools rely on, and is undone by `restore` (the harness's own tool, tested here
+because the suite's `images` fixture builds what it needs)."""
 
 import contextlib
 import http.client
@@ -21,10 +22,8 @@ STARTUP_TIMEOUT = 60.0
 
 
 def health(control: StorageContainer) -> int:
-    """GET /health on the container's address on its network; the status code."""
-    control.container.reload()
-    networks = control.container.attrs["NetworkSettings"]["Networks"]
-    address = networks[control.network.name if control.network else "bridge"]["IPAddress"]
+    """GET /health on the container's address; the status code."""
+    (address,) = control.addresses()
     connection = http.client.HTTPConnection(address, STORAGE_PORT, timeout=2)
     try:
         connection.request("GET", "/health")
@@ -38,14 +37,13 @@ def wait_health(control: StorageContainer, status: int = 200) -> None:
         lambda: health(control) == status,
         timeout=STARTUP_TIMEOUT,
         what=f"{control.name} /health to answer {status}",
-        retry_on=(OSError, KeyError),
+        retry_on=(OSError, ValueError),
     )
 
 
 @pytest.fixture(scope="module")
-def network() -> Iterator[Network]:
+def network(images: None) -> Iterator[Network]:
     engine = docker_env.client()
-    docker_env.install_cleanup()
     created = engine.networks.create(
         f"storage-control-{docker_env.RUN_ID}", labels=docker_env.run_labels()
     )
@@ -58,7 +56,8 @@ def network() -> Iterator[Network]:
 
 
 def start(network: Network, name: str, *, faults: bool = True) -> StorageContainer:
-    engine = docker_env.client()
+    engine = network.client
+    assert engine is not None
     container = engine.containers.run(
         STORAGE_IMAGE,
         detach=True,
