@@ -1,15 +1,15 @@
 """Gateway application. Start it with `python -m gateway_service` (see __main__.py and server.py).
 
 `create_app(settings)` builds the ASGI app from explicit settings; the module attribute `app`
-builds it from the environment on first access, so importing this module never reads it.
-`uvicorn gateway_service.app:app` serves it too, but without the request-head deadline, the
-connection cap and the raised open-file limit that server.py adds.
+builds it from the environment on first access, so importing this module never reads it. Any
+ASGI server can serve it as one process (`uvicorn gateway_service.app:app`), but without the
+client-side limits of gateway_service/http_server.py and without the workers.
 """
 
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,15 +19,16 @@ from starlette.routing import Route
 
 from gateway_service import __version__
 from gateway_service.backends import Backend, Balancer, HealthPolicy, Member
+from gateway_service.board import Board
 from gateway_service.client_request import CLOSE, request_problem
 from gateway_service.clock import Clock
 from gateway_service.discovery import Discovery, Resolver, system_resolver
 from gateway_service.health import HealthChecker
 from gateway_service.limits import headers_too_large
-from gateway_service.logs import EventLog
+from gateway_service.logs import EventLog, log_request
 from gateway_service.metrics import GatewayCollector, ProxyStats, render
 from gateway_service.openapi import DATA_PATH
-from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Send, log_request
+from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Send
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
@@ -40,12 +41,20 @@ UpstreamFactory = Callable[[Backend], Upstream]
 
 
 class Gateway:
-    """The ASGI app: `/data` goes straight to the proxy; everything else to a FastAPI app."""
+    """The ASGI app: `/data` goes straight to the proxy; everything else to a FastAPI app.
+
+    On its own (tests, another ASGI server) one Gateway is the whole gateway. Under
+    the supervisor (gateway_service/supervisor.py) every process builds one on the shared
+    `board`: the workers serve and leave the checks to the control process, whose Gateway
+    (`runs_checks`) probes, discovers and writes the backend table, and serves nobody.
+    """
 
     def __init__(
         self,
         settings: GatewaySettings,
         *,
+        board: Board | None = None,
+        runs_checks: bool = True,
         upstream_factory: UpstreamFactory | None = None,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
@@ -55,11 +64,14 @@ class Gateway:
         self.settings = settings
         self.log = log if log is not None else EventLog(fmt=settings.log_format)
         self.clock = clock
+        self.board = board if board is not None else Board()
+        self.runs_checks = runs_checks
         self.discovery = Discovery(
             settings.storage_services, settings.discovery_interval, self.log, resolver
         )
         self.balancer = Balancer(
-            self.discovery.resolve_now(),
+            self.board,
+            settings.storage_services,
             HealthPolicy(
                 max_fails=settings.max_fails,
                 fail_timeout=settings.fail_timeout,
@@ -69,11 +81,10 @@ class Gateway:
             on_change=self._log_state_change,
         )
         self._upstream_factory = upstream_factory or self._pool
-        # Shared with the proxy and the health checker; `follow` keeps it current.
-        self.upstreams: dict[Backend, Upstream] = {
-            backend: self._upstream_factory(backend) for backend in self.balancer.backends
-        }
-        self.stats = ProxyStats()
+        # One pool per backend this process sees, shared with the proxy and the health checker;
+        # the balancer reports every change of the table (`_membership_changed`).
+        self.upstreams: dict[Backend, Upstream] = {}
+        self.stats = ProxyStats(self.board)
         self.proxy = Proxy(
             self.balancer,
             self.upstreams,
@@ -94,6 +105,10 @@ class Gateway:
             clock=clock,
             wall_clock=wall_clock,
         )
+        self.balancer.on_membership = self._membership_changed
+        if board is None:
+            self.publish(self.discovery.resolve_now())
+        self.balancer.backends  # noqa: B018 - reads the table, making a pool per backend
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(GatewayCollector(self.balancer, self.stats, clock))
         self.api = self._build_api()
@@ -103,22 +118,34 @@ class Gateway:
             backend.address, backend.storage.port, self.settings.response_buffer_bytes
         )
 
+    def publish(self, members: list[Member]) -> None:
+        """Write the first backend table: every member in rotation."""
+        self.balancer.replace(members, on_probation=False)
+
     def follow(self, members: list[Member]) -> None:
         """Make the backends `members`: discovery found another set of addresses."""
+        current = [(backend.storage, backend.address) for backend in self.balancer.backends]
+        if members == current:
+            return
         added, removed = self.balancer.replace(members, on_probation=self.health.enabled)
-        for backend in removed:
-            self.health.forget(backend)
-            # Idle connections close now; those carrying a request close when it is done.
-            self.upstreams.pop(backend).close()
-        for backend in added:
-            self.upstreams[backend] = self._upstream_factory(backend)
-            self.health.watch(backend)
         self.log.event(
             "backends_changed",
             added=[backend.label for backend in added],
             removed=[backend.label for backend in removed],
             total=len(self.balancer.backends),
         )
+
+    def _membership_changed(self, added: list[Backend], removed: list[Backend]) -> None:
+        for backend in removed:
+            self.health.forget(backend)
+            # Idle connections close now; those carrying a request close when it is done.
+            upstream = self.upstreams.pop(backend, None)
+            if upstream is not None:
+                upstream.close()
+        for backend in added:
+            self.upstreams[backend] = self._upstream_factory(backend)
+            if self.runs_checks:
+                self.health.watch(backend)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -152,7 +179,7 @@ class Gateway:
                 await self.api(scope, receive, send_with_id)
         finally:
             if self.settings.access_log:
-                log_request(self.log, scope, request_id, status, started)
+                log_request(self.log, scope["method"], scope["path"], request_id, status, started)
 
     def _build_api(self) -> FastAPI:
         api = FastAPI(
@@ -195,19 +222,25 @@ class Gateway:
         api.openapi = openapi  # type: ignore[method-assign]
         return api
 
+    def running(self) -> AbstractAsyncContextManager[None]:
+        """Health checks, discovery and pooled connections for as long as the block runs: the
+        app's lifespan, for a server that runs it directly rather than through ASGI."""
+        return self._lifespan(self.api)
+
     @asynccontextmanager
     async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         settings = self.settings
-        self.log.event(
-            "started",
-            storage_services=[storage.url for storage in settings.storage_services],
-            health_interval=settings.health_interval,
-            discovery_interval=settings.discovery_interval,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-        )
-        self.health.start()
-        self.discovery.start(self.follow)
+        if self.runs_checks:
+            self.log.event(
+                "started",
+                storage_services=[storage.url for storage in settings.storage_services],
+                health_interval=settings.health_interval,
+                discovery_interval=settings.discovery_interval,
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+            )
+            self.health.start()
+            self.discovery.start(self.follow)
         try:
             yield
         finally:
@@ -215,7 +248,8 @@ class Gateway:
             await self.health.stop()
             for upstream in self.upstreams.values():
                 upstream.close()
-            self.log.event("stopped")
+            if self.runs_checks:
+                self.log.event("stopped")
             self.log.flush()
 
     def _log_state_change(self, backend: Backend, up: bool, reason: str) -> None:

@@ -3,49 +3,100 @@
 A backend is one address of one `STORAGE_SERVICES` entry (gateway_service/discovery.py finds
 them). It is in rotation when the active checker has not taken it out (`HEALTH_FALL` bad probes
 in a row; `HEALTH_RISE` good ones bring it back) and it is not serving a passive ban (`MAX_FAILS`
-failed requests within `FAIL_TIMEOUT` take it out for `FAIL_TIMEOUT`, as in nginx). Everything
-here is synchronous and takes the time as an argument, so tests drive it without sleeping.
+failed requests within `FAIL_TIMEOUT` take it out for `FAIL_TIMEOUT`, as in nginx).
+
+Every process of the gateway sees the same backends, health state and rotation: they live on the
+shared board (gateway_service/board.py), and `Backend` is a view of one slot of it. Everything here
+is synchronous and takes the time as an argument, so tests drive it without sleeping.
 """
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from gateway_service.board import (
+    C_LATENCY,
+    C_LATENCY_SUM,
+    C_OUTCOMES,
+    C_SERVED,
+    H_NEXT,
+    H_SEQUENCE,
+    LATENCY_BUCKETS,
+    MAX_BACKENDS,
+    OUTCOME_INDEX,
+    OUTCOMES,
+    S_ACTIVE_UP,
+    S_BANNED_UNTIL,
+    S_CONSECUTIVE_FAILURES,
+    S_ID,
+    S_LAST_CHECK_LATENCY,
+    S_LAST_CHECKED,
+    S_PROBATION,
+    S_PROBE_FAILS,
+    S_PROBE_PASSES,
+    S_STORAGE,
+    S_WINDOW_FAILS,
+    S_WINDOW_START,
+    Board,
+)
 from gateway_service.settings import StorageURL
 
-# Upper bounds (seconds) of the upstream latency histogram exported on /metrics.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+class _Int:
+    """An int field of the backend's slot on the board, read and written in place."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def __get__(self, backend: "Backend", owner: type | None = None) -> int:
+        value: int = backend.board.q[backend.base + self.offset]
+        return value
+
+    def __set__(self, backend: "Backend", value: int) -> None:
+        backend.board.q[backend.base + self.offset] = value
 
 
-@dataclass(eq=False, slots=True)
+class _Float:
+    """A float field of the backend's slot on the board, read and written in place."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def __get__(self, backend: "Backend", owner: type | None = None) -> float:
+        value: float = backend.board.d[backend.base + self.offset]
+        return value
+
+    def __set__(self, backend: "Backend", value: float) -> None:
+        backend.board.d[backend.base + self.offset] = value
+
+
 class Backend:
-    """One address of a storage service: where it is, its health state and counters."""
+    """One address of a storage service: where it is, and a view of its state on the board."""
 
-    storage: StorageURL  # the STORAGE_SERVICES entry it came from
-    address: str  # what connections go to: an IP address, or the entry's host when not resolved
-    # The Host header sent to it: the name as the user wrote it, whatever the address.
-    host_header: bytes = field(init=False)
-    # Health state.
-    active_up: bool = True  # optimistic until a probe says otherwise, like nginx and HAProxy
-    # Found after start-up: out of rotation until its first good probe (Envoy's STRICT_DNS).
-    on_probation: bool = False
-    retired: bool = False  # no longer resolved: gets no new requests, and its changes go unsaid
-    banned_until: float = 0.0  # monotonic time; a passive ban lasts until then
-    probe_passes: int = 0
-    probe_fails: int = 0
-    window_start: float = 0.0
-    window_fails: int = 0
-    consecutive_failures: int = 0
-    last_checked: float | None = None  # wall-clock time of the last probe
-    last_check_latency: float | None = None
-    # Counters exported on /status and /metrics; plain ints keep the hot path cheap.
-    requests_served: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
-    latency_sum: float = 0.0
+    __slots__ = ("address", "base", "board", "counters", "host_header", "id", "slot", "storage")
 
-    def __post_init__(self) -> None:
-        self.host_header = self.storage.host_header.encode()
+    probe_passes = _Int(S_PROBE_PASSES)
+    probe_fails = _Int(S_PROBE_FAILS)
+    window_start = _Float(S_WINDOW_START)
+    window_fails = _Int(S_WINDOW_FAILS)
+    consecutive_failures = _Int(S_CONSECUTIVE_FAILURES)
+    banned_until = _Float(S_BANNED_UNTIL)  # monotonic time; a passive ban lasts until then
+
+    def __init__(self, board: Board, slot: int, storage: StorageURL, address: str) -> None:
+        self.board = board
+        self.slot = slot
+        self.base = board.slot_base(slot)
+        self.id = board.q[self.base + S_ID]
+        self.storage = storage  # the STORAGE_SERVICES entry it came from
+        # What connections go to: an IP address, or the entry's host when not resolved.
+        self.address = address
+        # The Host header sent to it: the name as the user wrote it, whatever the address.
+        self.host_header = storage.host_header.encode()
+        self.counters = board.counter_base(board.worker, slot)  # this process's counters
+
+    def __repr__(self) -> str:
+        return f"Backend({self.label!r}, slot={self.slot})"
 
     @property
     def url(self) -> str:
@@ -58,19 +109,83 @@ class Backend:
             return self.storage.url
         return f"{self.storage.url} ({self.address})"
 
+    @property
+    def retired(self) -> bool:
+        """No longer in the table (its address went away): its changes go unsaid and uncounted."""
+        return self.board.q[self.base + S_ID] != self.id
+
+    # Health state, shared by every process.
+
+    @property
+    def active_up(self) -> bool:
+        return bool(self.board.q[self.base + S_ACTIVE_UP])
+
+    @active_up.setter
+    def active_up(self, up: bool) -> None:
+        self.board.q[self.base + S_ACTIVE_UP] = int(up)
+
+    @property
+    def on_probation(self) -> bool:
+        """Found after start-up: out of rotation until its first good probe (Envoy's STRICT_DNS)."""
+        return bool(self.board.q[self.base + S_PROBATION])
+
+    @on_probation.setter
+    def on_probation(self, value: bool) -> None:
+        self.board.q[self.base + S_PROBATION] = int(value)
+
+    @property
+    def last_checked(self) -> float | None:
+        """Wall-clock time of the last probe."""
+        value = self.board.d[self.base + S_LAST_CHECKED]
+        return None if math.isnan(value) else value
+
+    @property
+    def last_check_latency(self) -> float | None:
+        value = self.board.d[self.base + S_LAST_CHECK_LATENCY]
+        return None if math.isnan(value) else value
+
     def available(self, now: float) -> bool:
-        return self.active_up and now >= self.banned_until
+        base = self.base
+        return bool(self.board.q[base + S_ACTIVE_UP]) and now >= self.board.d[base + S_BANNED_UNTIL]
 
     def worth_a_panic_try(self) -> bool:
         """Whether to try it when nothing is in rotation: not when probes say it is down and
         none has passed since, nor when it is new and has never answered one."""
         return (self.active_up or self.probe_passes > 0) and not self.on_probation
 
+    # Counters: this process writes its own area; readers add every worker's up.
+
     def observe(self, outcome: str, seconds: float) -> None:
         """Count one attempt's outcome and latency."""
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.latency_sum += seconds
+        q = self.board.q
+        counters = self.counters
+        q[counters + C_OUTCOMES + OUTCOME_INDEX[outcome]] += 1
+        q[counters + C_LATENCY + bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.board.d[counters + C_LATENCY_SUM] += seconds
+
+    def _sum(self, offset: int, kind: str = "q") -> int | float:
+        board = self.board
+        view = board.q if kind == "q" else board.d
+        return sum(
+            view[board.counter_base(worker, self.slot) + offset] for worker in range(board.workers)
+        )
+
+    @property
+    def requests_served(self) -> int:
+        return int(self._sum(C_SERVED))
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        counts = [int(self._sum(C_OUTCOMES + index)) for index in range(len(OUTCOMES))]
+        return {outcome: count for outcome, count in zip(OUTCOMES, counts, strict=True) if count}
+
+    @property
+    def latency_counts(self) -> list[int]:
+        return [int(self._sum(C_LATENCY + index)) for index in range(len(LATENCY_BUCKETS) + 1)]
+
+    @property
+    def latency_sum(self) -> float:
+        return float(self._sum(C_LATENCY_SUM, "d"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +197,8 @@ class HealthPolicy:
 
 
 StateListener = Callable[[Backend, bool, str], None]
+# Called in each process when the backends it sees change: (added, removed).
+MembershipListener = Callable[[list[Backend], list[Backend]], None]
 # One backend to be: the entry it comes from and the address it resolved to.
 Member = tuple[StorageURL, str]
 
@@ -91,55 +208,125 @@ class Balancer:
 
     def __init__(
         self,
-        storages: Sequence[StorageURL] | Sequence[Member],
+        board: Board,
+        storages: Sequence[StorageURL],
         policy: HealthPolicy,
         on_change: StateListener | None = None,
     ) -> None:
-        """`storages`: the backends to start with, in rotation order, each one (entry, address)
-        or an entry alone (its host is then the address). They start in rotation."""
-        self.backends = [
-            Backend(*member) if isinstance(member, tuple) else Backend(member, member.host)
-            for member in storages
-        ]
+        """`storages`: the STORAGE_SERVICES entries (the board's slots name them by index)."""
+        self.board = board
+        self.storages = list(storages)
         self.policy = policy
-        self._next = 0
         self._on_change = on_change
+        self.on_membership: MembershipListener | None = None
+        self._sequence = -1
+        self._backends: list[Backend] = []
+        self._q = board.q
+
+    @classmethod
+    def local(
+        cls,
+        members: Sequence[Member | StorageURL],
+        policy: HealthPolicy,
+        on_change: StateListener | None = None,
+    ) -> "Balancer":
+        """A balancer with a board of its own (one process), starting with `members` in rotation:
+        each an (entry, address) pair, or an entry alone (its host is then the address)."""
+        pairs = [m if isinstance(m, tuple) else (m, m.host) for m in members]
+        storages = list(dict.fromkeys(storage for storage, _ in pairs))
+        balancer = cls(Board(), storages, policy, on_change)
+        balancer.replace(pairs, on_probation=False)
+        return balancer
+
+    # The table: one writer (the control process), every process a reader.
+
+    @property
+    def backends(self) -> list[Backend]:
+        """The backends in rotation order, as the board has them now."""
+        if self._q[H_SEQUENCE] != self._sequence:
+            self._reload()
+        return self._backends
+
+    def _reload(self) -> None:
+        board = self.board
+        sequence, order = board.read_order()
+        previous = {(backend.slot, backend.id): backend for backend in self._backends}
+        backends = []
+        for slot in order:
+            base = board.slot_base(slot)
+            backend = previous.pop((slot, board.q[base + S_ID]), None)
+            if backend is None:
+                storage = self.storages[board.q[base + S_STORAGE]]
+                backend = Backend(board, slot, storage, board.address(slot))
+            backends.append(backend)
+        added = [backend for backend in backends if backend not in self._backends]
+        self._backends = backends
+        self._sequence = sequence
+        if self.on_membership is not None and (added or previous):
+            self.on_membership(added, list(previous.values()))
 
     def replace(
         self, members: Sequence[Member], *, on_probation: bool
     ) -> tuple[list[Backend], list[Backend]]:
         """Make the backends exactly `members`, in that order; return (added, removed).
 
-        Backends still listed keep their state and counters. New ones start out of rotation
-        until their first good probe when `on_probation` (no active checks: in at once). Removed
-        ones get no new requests; requests already on them finish. The rotation goes on from
-        the backend that was next, so a change does not restart it."""
+        Only the process that runs discovery calls this. Backends still listed keep their state
+        and counters. New ones start out of rotation until their first good probe when
+        `on_probation` (no active checks: in at once). Removed ones get no new requests; requests
+        already on them finish. The rotation goes on from the backend that was next, so a change
+        does not restart it."""
+        board = self.board
         current = {(backend.url, backend.address): backend for backend in self.backends}
-        upcoming = self.backends[self._next] if self.backends else None
-        backends, added = [], []
+        index = {storage.url: position for position, storage in enumerate(self.storages)}
+        slots: list[int] = []
+        kept: set[int] = set()
+        fresh: list[tuple[int, StorageURL, str]] = []
         for storage, address in members:
             backend = current.pop((storage.url, address), None)
-            if backend is None:
-                backend = Backend(storage, address, active_up=not on_probation)
-                backend.on_probation = on_probation
-                added.append(backend)
-            backends.append(backend)
-        removed = list(current.values())
-        for backend in removed:
-            backend.retired = True
-        self.backends = backends
-        if upcoming is not None and not upcoming.retired:
-            self._next = backends.index(upcoming)
-        else:
-            self._next = self._next % len(backends) if backends else 0
-        return added, removed
+            if backend is not None:
+                slots.append(backend.slot)
+                kept.add(backend.slot)
+            else:
+                slots.append(-1)
+                fresh.append((len(slots) - 1, storage, address))
+        free = board.free_slots(kept)
+        for position, storage, address in fresh[: MAX_BACKENDS - len(kept)]:
+            slot = next(free)
+            board.clear_slot(slot)
+            base = board.slot_base(slot)
+            board.set_address(slot, address)
+            board.q[base + S_STORAGE] = index[storage.url]
+            board.q[base + S_ACTIVE_UP] = int(not on_probation)
+            board.q[base + S_PROBATION] = int(on_probation)
+            board.d[base + S_LAST_CHECKED] = math.nan
+            board.d[base + S_LAST_CHECK_LATENCY] = math.nan
+            board.q[base + S_ID] = board.next_id()
+            slots[position] = slot
+        slots = [slot for slot in slots if slot >= 0]
+        with board.lock.held():
+            upcoming = self._upcoming()
+            board.write_order(slots)
+            board.q[H_NEXT] = slots.index(upcoming) if upcoming in slots else 0
+        for backend in current.values():
+            board.q[backend.base + S_ID] = 0  # the slot is free; the view is now retired
+        before = list(self._backends)
+        self._reload()
+        added = [backend for backend in self._backends if backend not in before]
+        return added, list(current.values())
+
+    def _upcoming(self) -> int | None:
+        backends = self._backends
+        if not backends:
+            return None
+        return backends[self._q[H_NEXT] % len(backends)].slot
 
     def pick(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
         """The next backend in rotation that this request has not tried yet, or None.
 
         Every attempt, first or retry, takes the next turn of the one shared rotation (as nginx
         does), so when a service dies under load its in-flight requests are retried across all
-        the survivors rather than piling onto the one listed after it.
+        the survivors rather than piling onto the one listed after it. All workers share the
+        rotation: its position moves under the board's lock.
 
         When no backend at all is in rotation, each is tried anyway (Envoy's panic mode; nginx
         resets its failure counts then): health state is a guess, and a guess that every
@@ -150,59 +337,82 @@ class Balancer:
         timeout per service instead of answering 503 at once."""
         backends = self.backends
         count = len(backends)
-        start = self._next
-        for step in range(count):
-            index = (start + step) % count
-            backend = backends[index]
-            if backend.available(now) and backend not in tried:
-                self._next = (index + 1) % count
-                return backend
-        if any(backend.available(now) for backend in backends):
-            return None  # the ones in rotation were tried; the others stay out
-        for step in range(count):
-            index = (start + step) % count
-            backend = backends[index]
-            if backend.worth_a_panic_try() and backend not in tried:
-                self._next = (index + 1) % count
-                return backend
-        return None
+        if not count:
+            return None
+        q = self._q
+        lock = self.board.lock
+        lock.acquire()
+        try:
+            start = q[H_NEXT] % count
+            for step in range(count):
+                index = (start + step) % count
+                backend = backends[index]
+                if backend.available(now) and backend not in tried:
+                    q[H_NEXT] = (index + 1) % count
+                    return backend
+            if any(backend.available(now) for backend in backends):
+                return None  # the ones in rotation were tried; the others stay out
+            for step in range(count):
+                index = (start + step) % count
+                backend = backends[index]
+                if backend.worth_a_panic_try() and backend not in tried:
+                    q[H_NEXT] = (index + 1) % count
+                    return backend
+            return None
+        finally:
+            lock.release()
 
     def in_rotation(self, now: float) -> int:
         return sum(backend.available(now) for backend in self.backends)
 
-    # Passive health: outcomes of real requests.
+    # Passive health: outcomes of real requests, from whichever worker served them.
 
     def record_success(self, backend: Backend, now: float) -> None:
-        backend.requests_served += 1
-        backend.consecutive_failures = 0
-        backend.window_fails = 0
-        if backend.banned_until > now:
+        q = self._q
+        base = backend.base
+        if q[base + S_ID] != backend.id:
+            return  # retired while the request was in flight
+        q[backend.counters + C_SERVED] += 1
+        # Shared words are written only when they change: a write on every request would make
+        # every worker's core fetch the line again.
+        if q[base + S_CONSECUTIVE_FAILURES]:
+            q[base + S_CONSECUTIVE_FAILURES] = 0
+        if q[base + S_WINDOW_FAILS]:
+            q[base + S_WINDOW_FAILS] = 0
+        if self.board.d[base + S_BANNED_UNTIL] > now:
             # Only a panic-mode attempt reaches a banned backend: it has proved itself.
             backend.banned_until = 0.0
             if backend.available(now):
                 self._notify(backend, True, "passive: a request succeeded")
 
     def record_failure(self, backend: Backend, now: float, reason: str) -> None:
-        backend.consecutive_failures += 1
+        if backend.retired:
+            return
         policy = self.policy
-        if now - backend.window_start > policy.fail_timeout:
-            backend.window_start = now
-            backend.window_fails = 0
-        backend.window_fails += 1
-        if backend.window_fails >= policy.max_fails:
+        with self.board.lock.held():
+            backend.consecutive_failures += 1
+            if now - backend.window_start > policy.fail_timeout:
+                backend.window_start = now
+                backend.window_fails = 0
+            backend.window_fails += 1
+            banned = backend.window_fails >= policy.max_fails
             was_available = backend.available(now)
-            backend.banned_until = now + policy.fail_timeout
-            backend.window_fails = 0
-            if was_available:
-                self._notify(backend, False, f"passive: {reason}")
+            if banned:
+                backend.banned_until = now + policy.fail_timeout
+                backend.window_fails = 0
+        if banned and was_available:
+            self._notify(backend, False, f"passive: {reason}")
 
-    # Active health: results of /health probes.
+    # Active health: results of /health probes, from the control process alone.
 
     def record_probe(
         self, backend: Backend, ok: bool, latency: float, now: float, wall_time: float
     ) -> None:
-        backend.last_checked = wall_time
-        backend.last_check_latency = latency
+        if backend.retired:
+            return
+        board = self.board
+        board.d[backend.base + S_LAST_CHECKED] = wall_time
+        board.d[backend.base + S_LAST_CHECK_LATENCY] = latency
         policy = self.policy
         if ok:
             backend.probe_fails = 0

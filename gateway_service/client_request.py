@@ -1,9 +1,9 @@
 """Requests the gateway refuses before routing them: wrong HTTP version, missing or repeated Host.
 
-uvicorn with httptools (as deployed) passes these to the app: an `HTTP/2.0` or `HTTP/0.9`
-request line arrives as `http_version` "2.0" / "0.9", and Host headers are not checked at all
-(h11 would check them; httptools refuses 1.2 or 3.0 itself with 400). nginx answers all of them
-itself (505, 400) and closes the connection; so do we.
+llhttp (httptools), which parses client requests (gateway_service/http_server.py), passes these
+on: an `HTTP/2.0` or `HTTP/0.9` request line arrives as `http_version` "2.0" / "0.9", and Host
+headers are not checked at all (it refuses 1.2 or 3.0 itself with 400). nginx answers all of
+them itself (505, 400) and closes the connection; so do we, whatever ASGI server runs the app.
 """
 
 from collections.abc import MutableMapping

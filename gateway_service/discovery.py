@@ -88,11 +88,9 @@ class Discovery:
             self._task = None
 
     async def poll(self, apply: Apply) -> None:
-        """Resolve every name once; hand the members to `apply` if they changed."""
-        before = self.members()
-        after = await self.refresh()
-        if after != before:
-            apply(after)
+        """Resolve every name once and hand the members to `apply`, which compares them with the
+        backend table (a restarted control process must not trust what it remembers)."""
+        apply(await self.refresh())
 
     async def _run(self, apply: Apply) -> None:
         while True:

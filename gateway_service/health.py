@@ -37,6 +37,7 @@ class HealthChecker:
         self.wall_clock = wall_clock
         self.sleep = sleep
         self._tasks: dict[Backend, asyncio.Task[None]] = {}
+        self._started = False
 
     async def probe(self, backend: Backend) -> bool:
         """Probe one backend once and record the result; True when it answered 200."""
@@ -73,12 +74,14 @@ class HealthChecker:
         return self.interval > 0
 
     def start(self) -> None:
+        self._started = True
         for backend in self.balancer.backends:
             self.watch(backend)
 
     def watch(self, backend: Backend) -> None:
-        """Start probing `backend` now: a discovered one enters rotation on its first good probe."""
-        if self.enabled and backend not in self._tasks:
+        """Start probing `backend` now: a discovered one enters rotation on its first good probe.
+        Before `start()`, nothing: start() watches every backend there is then."""
+        if self._started and self.enabled and backend not in self._tasks:
             self._tasks[backend] = asyncio.create_task(
                 self.run(backend), name=f"health {backend.label}"
             )
@@ -89,6 +92,7 @@ class HealthChecker:
             task.cancel()
 
     async def stop(self) -> None:
+        self._started = False
         tasks = list(self._tasks.values())
         self._tasks = {}
         for task in tasks:

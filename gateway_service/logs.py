@@ -54,3 +54,26 @@ class EventLog:
             return
         self._flush_scheduled = True
         loop.call_later(FLUSH_DELAY_SECONDS, self.flush)
+
+
+def log_request(
+    log: EventLog,
+    method: str,
+    path: str,
+    request_id: bytes,
+    status: int,
+    started: float,
+    **extra: Any,
+) -> None:
+    """The one access line per request, whoever answered it: the proxy, the API or the server.
+
+    `started` is a `time.perf_counter()` reading taken when the request was complete."""
+    log.event(
+        "request",
+        request_id=request_id.decode(),
+        method=method,
+        path=path,
+        status=status,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        **extra,
+    )

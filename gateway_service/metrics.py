@@ -5,7 +5,6 @@ metric families when /metrics is scraped, so metrics cost nothing per request be
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -16,19 +15,55 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from gateway_service.backends import LATENCY_BUCKETS, Balancer
+from gateway_service.backends import Balancer
+from gateway_service.board import (
+    G_CONNECTIONS,
+    G_RESPONSES,
+    G_RETRIES,
+    LATENCY_BUCKETS,
+    STATUS_CODES,
+    Board,
+)
 from gateway_service.clock import Clock
 
 
-@dataclass(slots=True)
 class ProxyStats:
-    """Counters of what clients saw."""
+    """Counters of what clients saw: this process counts in its own area of the board, and
+    readers add every worker's up."""
 
-    responses: dict[int, int] = field(default_factory=dict)  # status code -> count
-    retries: int = 0
+    __slots__ = ("_base", "_board", "_q")
+
+    def __init__(self, board: Board) -> None:
+        self._board = board
+        self._q = board.q
+        self._base = board.global_base(board.worker)
 
     def count_response(self, status: int) -> None:
-        self.responses[status] = self.responses.get(status, 0) + 1
+        self._q[self._base + G_RESPONSES + (status if 0 <= status < STATUS_CODES else 0)] += 1
+
+    def count_retry(self) -> None:
+        self._q[self._base + G_RETRIES] += 1
+
+    def count_connection(self) -> None:
+        self._q[self._base + G_CONNECTIONS] += 1
+
+    @property
+    def connections(self) -> list[int]:
+        """Client connections each worker accepted."""
+        board = self._board
+        workers = range(board.workers)
+        return [board.q[board.global_base(worker) + G_CONNECTIONS] for worker in workers]
+
+    @property
+    def responses(self) -> dict[int, int]:
+        """status code -> count, over every worker."""
+        codes = range(STATUS_CODES)
+        counts = self._board.sum_words([G_RESPONSES + code for code in codes])
+        return {code: count for code, count in zip(codes, counts, strict=True) if count}
+
+    @property
+    def retries(self) -> int:
+        return self._board.sum_words([G_RETRIES])[0]
 
 
 class GatewayCollector(Collector):
@@ -53,6 +88,15 @@ class GatewayCollector(Collector):
             "Attempts on a further backend within one request.",
             value=self.stats.retries,
         )
+
+        connections = CounterMetricFamily(
+            "gateway_worker_connections",
+            "Client connections accepted, by worker process.",
+            labels=["worker"],
+        )
+        for worker, count in enumerate(self.stats.connections):
+            connections.add_metric([str(worker)], count)
+        yield connections
 
         attempts = CounterMetricFamily(
             "gateway_upstream_requests",

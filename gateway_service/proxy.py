@@ -15,7 +15,7 @@ from gateway_service.backends import Backend, Balancer
 from gateway_service.client_request import CLOSE, HOST, host_and_version_problem
 from gateway_service.clock import Clock
 from gateway_service.limits import over_limits
-from gateway_service.logs import EventLog
+from gateway_service.logs import EventLog, log_request
 from gateway_service.metrics import ProxyStats
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
@@ -37,7 +37,10 @@ _NOT_FORWARDED = frozenset(
     }
 )  # fmt: skip
 TOO_LARGE = {"detail": "request header fields too large"}
-# uvicorn adds its own date and server headers; content-length is recomputed.
+# nginx's status for a request whose client went away before its answer was sent.
+CLIENT_CLOSED = 499
+# The server adds its own date header (as nginx does, and like nginx no upstream server header
+# is passed on); content-length is recomputed.
 _NOT_RETURNED = _NOT_FORWARDED | {b"date", b"server"}
 # Statuses whose responses have no body, so no content-length either (RFC 9110 8.6).
 _NO_BODY = frozenset({204, 304})
@@ -105,6 +108,7 @@ class Proxy:
         forwarded = []
         size = 0
         hosts = 0
+        nominated = None
         headers = scope["headers"]
         for name, value in headers:
             size += len(name) + len(value)
@@ -113,8 +117,14 @@ class Proxy:
                     client_id = value
                 elif name == HOST:
                     hosts += 1
+                elif name == b"connection":
+                    nominated = value if nominated is None else nominated + b"," + value
                 continue
             forwarded.append((name, value))
+        if nominated is not None:
+            # Fields the client's Connection header names are hop-by-hop (RFC 9110 7.6.1).
+            hop = {token.strip().lower() for token in nominated.split(b",")}
+            forwarded = [(name, value) for name, value in forwarded if name not in hop]
         request_id = accept_or_generate(client_id)
         if (problem := host_and_version_problem(hosts, scope["http_version"])) is not None:
             status, detail = problem
@@ -131,11 +141,30 @@ class Proxy:
             path += b"?" + scope["query_string"]
 
         failures: list[str] = []
+        try:
+            await self._proxy(scope, receive, send, request_id, path, forwarded, failures, started)
+        except (asyncio.CancelledError, OSError):
+            # The client went away (the server cancels a request whose client closed, and
+            # raises OSError from send): nothing more is owed to anyone.
+            self._finish(scope, request_id, CLIENT_CLOSED, None, failures, started)
+            raise
+
+    async def _proxy(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: bytes,
+        path: bytes,
+        forwarded: list[tuple[bytes, bytes]],
+        failures: list[str],
+        started: float,
+    ) -> None:
         tried: list[Backend] = []
         while (backend := self.balancer.pick(self.clock(), tried)) is not None:
             upstream = self.upstreams[backend]
             if tried:
-                self.stats.retries += 1
+                self.stats.count_retry()
             attempt_started = time.perf_counter()
             try:
                 response = await upstream.request(
@@ -186,8 +215,8 @@ class Proxy:
         attempt_started: float,
     ) -> None:
         """Forward a body too large to buffer as it arrives. Bytes have reached the client, so
-        a failure now cannot be retried: the client connection is dropped unfinished (uvicorn
-        closes it when the app returns mid-response), never ended as if the body were whole."""
+        a failure now cannot be retried: the client connection is dropped unfinished (the server
+        drops it when the app returns mid-response), never ended as if the body were whole."""
         stream = response.stream
         assert stream is not None
         headers = _returned(response.headers, request_id)
@@ -219,6 +248,9 @@ class Proxy:
                     "response_aborted", level="warning", request_id=request_id.decode(),
                     backend=backend.label, reason=f"{error.kind}: {error.detail}",
                 )  # fmt: skip
+        except OSError:
+            outcome = "aborted"  # the client went away; the caller logs it
+            raise
         except TimeoutError:
             outcome = "aborted"
             self.log.event(
@@ -254,19 +286,6 @@ class Proxy:
                 extra["address"] = backend.address
             if failures:
                 extra["failed"] = failures
-            log_request(self.log, scope, request_id, status, started, **extra)
-
-
-def log_request(
-    log: EventLog, scope: Scope, request_id: bytes, status: int, started: float, **extra: Any
-) -> None:
-    """The one access line per request, for proxied and non-proxied requests alike."""
-    log.event(
-        "request",
-        request_id=request_id.decode(),
-        method=scope["method"],
-        path=scope["path"],
-        status=status,
-        latency_ms=round((time.perf_counter() - started) * 1000, 3),
-        **extra,
-    )
+            log_request(
+                self.log, scope["method"], scope["path"], request_id, status, started, **extra
+            )

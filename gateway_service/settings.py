@@ -9,6 +9,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# Worker processes at most: beyond this, more processes fight over the rotation's lock and
+# the per-worker counters that every /status read adds up.
+MAX_WORKERS = 64
+
 
 class SettingsError(Exception):
     """A setting is missing or wrong; the message is one line naming it and its value."""
@@ -85,8 +89,12 @@ class GatewaySettings(BaseSettings):
     # The proxy path: how much of a response is held, and how long a client may stall.
     response_buffer_bytes: Annotated[int, Field(ge=4096, le=64 * 1024 * 1024)] = 64 * 1024
     client_timeout: Annotated[float, Field(gt=0, le=3600)] = 10.0
-    # None: derived from the open-file limit at start-up (see gateway_service/server.py).
+    # How long a graceful shutdown waits for requests in flight (gateway_service/worker.py).
+    shutdown_timeout: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    # None: derived from the open-file limit at start-up (gateway_service/supervisor.py).
     max_connections: Annotated[int, Field(ge=1)] | None = None
+    # None: the CPUs this process may use (gateway_service/cpus.py).
+    workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] | None = None
 
     @field_validator("storage_services", mode="before")
     @classmethod

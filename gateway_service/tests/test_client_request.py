@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 
 from gateway_service.app import create_app
 from gateway_service.client_request import host_and_version_problem, request_problem
@@ -75,14 +74,14 @@ class Answer:
 
 @asynccontextmanager
 async def gateway_over_sockets() -> AsyncIterator[int]:
-    """The gateway under uvicorn with httptools (as deployed), on a free port; yields the port."""
+    """The gateway on its own HTTP server (as deployed), on a free port; yields the port."""
+    log = EventLog(LogSink(), fmt="json")  # type: ignore[arg-type]
     gateway = create_app(
         load_settings(storage_services=STORAGES, health_interval=0, discovery_interval=0),
         upstream_factory=lambda backend: FakeStorage(backend.storage),
-        log=EventLog(LogSink(), fmt="json"),  # type: ignore[arg-type]
+        log=log,
     )
-    config = uvicorn.Config(gateway, http="httptools", log_level="warning", lifespan="on")
-    async with serving(uvicorn.Server(config)) as port:
+    async with gateway.running(), serving(gateway, log) as port:
         yield port
 
 

@@ -1,5 +1,5 @@
 """Differential test: random well-formed and malformed upstream responses, sent to concurrent
-requests through the real gateway (create_app, its real ConnectionPool, a real uvicorn on
+requests through the real gateway (create_app, its real ConnectionPool, its own HTTP server on
 127.0.0.1), compared with what the clients receive.
 
 One scripted upstream (upstream_fuzz.py) listens on two ports, both listed in STORAGE_SERVICES;
@@ -23,7 +23,7 @@ its own exception class so that hypothesis shrinks and reports each separately:
 4. The gateway stays healthy: after each example GET /health answers 200 within a short bound and
    a plain request still gets its response (Unhealthy); nothing waits forever (Hang).
 
-Each example starts a fresh upstream, gateway and uvicorn, so examples replay alike when
+Each example starts a fresh upstream, gateway and server, so examples replay alike when
 hypothesis shrinks them. REGRESSIONS run first, every time. Environment: DIFFERENTIAL_EXAMPLES
 (random examples after those, default 75: about a minute in all), DIFFERENTIAL_LOOP=uvloop (run
 on uvloop, as production does), DIFFERENTIAL_RACY_EXTRA=1 (also send unsolicited responses a few
@@ -35,7 +35,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -45,7 +44,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, example, given, note, settings
 
 from gateway_service.app import Gateway, create_app
@@ -53,6 +51,7 @@ from gateway_service.limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT
 from gateway_service.logs import EventLog
 from gateway_service.settings import load_settings
 from gateway_service.tests.conftest import LogSink
+from gateway_service.tests.fakes import serving
 from gateway_service.tests.upstream_fuzz import (
     BAD_CHUNK_SIZES,
     BAD_LENGTHS,
@@ -164,7 +163,7 @@ class Unhealthy(Violation):
 
 
 class GatewayRaised(Violation):
-    """4: an exception escaped the gateway's code (uvicorn or asyncio logged it)."""
+    """4: an exception escaped the gateway's code (its server or asyncio logged it)."""
 
 
 class Hang(Violation):
@@ -192,11 +191,10 @@ PRIORITY = (
     GatewayRaised,
     Hang,
 )
-# Log lines that say an exception escaped: uvicorn's for the ASGI app, asyncio's for protocol
-# callbacks and tasks. ("ASGI callable returned without completing response" is the proxy
-# dropping a client connection on purpose, after a failure mid-body.)
+# Log lines that say an exception escaped: the server's `app_error` for the ASGI app, asyncio's
+# for protocol callbacks and tasks.
 CRASHES = (
-    "uvicorn.error: Exception in ASGI application",
+    '"event":"app_error"',
     "asyncio: Fatal error",
     "asyncio: Exception in callback",
     "asyncio: Task exception was never retrieved",
@@ -367,7 +365,7 @@ def check(
         cut = expected.incomplete.get(attempts)
         if cut is None:
             if _logged_interim(log):
-                # uvicorn sent the 1xx as the response; the client kept waiting for a final one.
+                # The gateway sent the 1xx as the response; the client kept waiting for a final one.
                 raise InterimLeak(f"{where}: the gateway answered with a 1xx status")
             raise BrokenResponse(where)
         full = body_of(cut, rid)
@@ -407,7 +405,7 @@ def check(
 
 @contextmanager
 def captured_logs() -> Iterator[list[str]]:
-    """What uvicorn and asyncio log (exceptions in the app or in protocol callbacks)."""
+    """What asyncio logs (exceptions in protocol callbacks and tasks)."""
     lines: list[str] = []
 
     class Keep(logging.Handler):
@@ -416,7 +414,7 @@ def captured_logs() -> Iterator[list[str]]:
 
     handler = Keep(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "asyncio")]
+    loggers = [logging.getLogger("asyncio")]
     for logger in loggers:
         logger.addHandler(handler)
     try:
@@ -429,18 +427,6 @@ def captured_logs() -> Iterator[list[str]]:
 def request_ids(count: int) -> list[bytes]:
     """Ids of one length, none inside another."""
     return [b"req%02d-7f3a9c" % i for i in range(count)]
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, told to stop by an event rather than noticing on its 0.1 s tick."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.stop = asyncio.Event()
-
-    async def main_loop(self) -> None:
-        await self.on_tick(0)  # sets the date and server headers
-        await self.stop.wait()
 
 
 async def exchange(batch: Batch) -> None:
@@ -457,6 +443,7 @@ async def exchange(batch: Batch) -> None:
     )
     await upstream.start(listeners=2)
     logs = LogSink()
+    log = EventLog(logs, fmt="json")  # type: ignore[arg-type]
     gateway = create_app(
         load_settings(
             storage_services=",".join(f"http://127.0.0.1:{port}" for port in upstream.ports),
@@ -467,80 +454,59 @@ async def exchange(batch: Batch) -> None:
             read_timeout=3.0,
             retry_after=RETRY_AFTER,
         ),
-        log=EventLog(logs, fmt="json"),  # type: ignore[arg-type]
+        log=log,
     )
-    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say so, and without
-    # it every small response written in two parts waits out a delayed ACK (40 ms).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        gateway,
-        http="httptools",
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-        # A 1xx the gateway passes on leaves the client waiting for the final response until
-        # uvicorn drops the idle connection: 1 s rather than 5 keeps such examples short.
-        timeout_keep_alive=1,
-    )
-    server = _Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
     done: dict[bytes, Received] = {}
     try:
         with captured_logs() as errors:
             async with asyncio.timeout(EXAMPLE_TIMEOUT):
-                while not server.started:
-                    if serving.done():
-                        serving.result()
-                    await asyncio.sleep(0.005)
-                base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-                limits = httpx.Limits(
-                    max_connections=batch.client_connections,
-                    max_keepalive_connections=batch.client_connections,
-                )
-                async with httpx.AsyncClient(
-                    base_url=base_url,
-                    limits=limits,
-                    timeout=10.0,
-                    cookies=NO_COOKIES,  # Set-Cookie values are random bytes: never send them
-                ) as client:
-
-                    async def one(rid: bytes, script: Script) -> None:
-                        done[rid] = await fetch(client, rid, script.delay)
-
-                    await asyncio.gather(
-                        *(one(r, s) for r, s in zip(rids, batch.requests, strict=True))
+                # A 1xx the gateway passed on would leave the client waiting for the final
+                # response until the connection's deadline: 1 s rather than 10 keeps it short.
+                async with gateway.running(), serving(gateway, log, client_timeout=1) as port:
+                    base_url = f"http://127.0.0.1:{port}"
+                    limits = httpx.Limits(
+                        max_connections=batch.client_connections,
+                        max_keepalive_connections=batch.client_connections,
                     )
-                    gateway.log.flush()
-                    violations: list[Violation] = []
-                    for rid, script in zip(rids, batch.requests, strict=True):
-                        others = [r for r in [*rids, plain] if r != rid]
-                        log = _log_for(logs, rid, errors)
+                    async with httpx.AsyncClient(
+                        base_url=base_url,
+                        limits=limits,
+                        timeout=10.0,
+                        cookies=NO_COOKIES,  # Set-Cookie values are random bytes: never send them
+                    ) as client:
+
+                        async def one(rid: bytes, script: Script) -> None:
+                            done[rid] = await fetch(client, rid, script.delay)
+
+                        await asyncio.gather(
+                            *(one(r, s) for r, s in zip(rids, batch.requests, strict=True))
+                        )
+                        gateway.log.flush()
+                        violations: list[Violation] = []
+                        for rid, script in zip(rids, batch.requests, strict=True):
+                            others = [r for r in [*rids, plain] if r != rid]
+                            line = _log_for(logs, rid, errors)
+                            try:
+                                check(rid, script, done[rid], upstream.arrivals[rid], others, line)
+                            except Violation as violation:
+                                violations.append(violation)
                         try:
-                            check(rid, script, done[rid], upstream.arrivals[rid], others, log)
+                            await _still_healthy(base_url, plain, rids, upstream, gateway, errors)
                         except Violation as violation:
                             violations.append(violation)
-                    try:
-                        await _still_healthy(base_url, plain, rids, upstream, gateway, errors)
-                    except Violation as violation:
-                        violations.append(violation)
-                    crashes = [line for line in errors if line.startswith(CRASHES)]
-                    if crashes:
-                        violations.append(GatewayRaised(" | ".join(crashes)[:3000]))
-                    if violations:
-                        # One per example: the rarest kind, so a common one does not hide it.
-                        raise min(violations, key=lambda v: PRIORITY.index(type(v)))
+                        gateway.log.flush()
+                        lines = [*errors, *logs.text.splitlines()]
+                        crashes = [line for line in lines if any(c in line for c in CRASHES)]
+                        if crashes:
+                            violations.append(GatewayRaised(" | ".join(crashes)[:3000]))
+                        if violations:
+                            # One per example: the rarest kind, so a common one does not hide it.
+                            raise min(violations, key=lambda v: PRIORITY.index(type(v)))
     except TimeoutError:
         pending = [rid.decode() for rid in rids if rid not in done]
         raise Hang(f"example not done within {EXAMPLE_TIMEOUT} s; pending: {pending}") from None
     finally:
-        server.should_exit = True
-        server.stop.set()
-        try:
-            async with asyncio.timeout(15):
-                await serving
-        finally:
-            sock.close()
-            await upstream.close()
+        await upstream.close()
 
 
 async def _still_healthy(

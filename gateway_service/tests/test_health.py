@@ -17,7 +17,7 @@ def host(backend: Backend | None) -> str:
 
 def balancer(**policy: float) -> Balancer:
     storages = tuple(parse_storage_url(f"http://storage{i}:8000") for i in (1, 2, 3))
-    return Balancer(storages, HealthPolicy(**policy))  # type: ignore[arg-type]
+    return Balancer.local(storages, HealthPolicy(**policy))  # type: ignore[arg-type]
 
 
 class TestPassive:

@@ -1,9 +1,8 @@
-"""The gateway's server: the request-head deadline, the connection cap, the open-file limit, and
-`python -m gateway_service`, from unit tests with a fake clock up to a slowloris attack on a
-gateway limited to 1,024 open files.
+"""`python -m gateway_service` as a process: the start command, the supervisor and its workers
+(one rotation, one health state, graceful shutdown, a worker killed), the deadlines, and a
+slowloris attack on a gateway limited to 1,024 open files.
 """
 
-import asyncio
 import http.client
 import json
 import os
@@ -13,376 +12,26 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
-from starlette.types import Receive, Scope, Send
 
 from gateway_service import __version__, upstream
-from gateway_service.app import create_app
-from gateway_service.logs import EventLog
-from gateway_service.server import (
-    MIN_CONNECTIONS,
-    RESERVE_FDS,
-    ConnectionGuard,
-    GatewayServer,
-    GuardedHttpToolsProtocol,
-    HeadWithBody,
-    build_server,
-    connection_cap,
-    protocol_class,
-    raise_nofile_limit,
-)
-from gateway_service.settings import load_settings
-from gateway_service.tests.conftest import LogSink
-from gateway_service.tests.fakes import FakeClock, eventually, serving
+from gateway_service.connections import connection_cap, raise_nofile_limit
+from gateway_service.tests.fakes import CountingStorage
 
 ROOT = Path(__file__).resolve().parents[2]
-STORAGE = "http://storage1:8000,http://storage2:8000,http://storage3:8000"
 
 
 def events(text: str, name: str) -> list[dict[str, object]]:
     lines = (json.loads(line) for line in text.splitlines() if line.startswith("{"))
     return [line for line in lines if line["event"] == name]
-
-
-# The cap formula ---------------------------------------------------------------------------
-
-
-class TestConnectionCap:
-    def test_each_client_may_hold_an_upstream_connection_besides_idle_pools_and_a_reserve(
-        self,
-    ) -> None:
-        assert connection_cap(65536, backends=3, idle_per_backend=32) == (65536 - 64 - 96) // 2
-        assert connection_cap(1024, backends=1, idle_per_backend=256) == (1024 - 64 - 256) // 2
-
-    @pytest.mark.parametrize("nofile", [256, 1024, 4096, 65536, 1 << 20])
-    @pytest.mark.parametrize(("backends", "idle"), [(1, 32), (3, 32), (3, 256), (10, 32)])
-    def test_every_descriptor_a_full_gateway_may_hold_fits_the_limit(
-        self, nofile: int, backends: int, idle: int
-    ) -> None:
-        cap = connection_cap(nofile, backends, idle)
-        if cap > MIN_CONNECTIONS:
-            assert 2 * cap + backends * idle + RESERVE_FDS <= nofile
-
-    def test_a_tiny_limit_still_leaves_a_few_connections(self) -> None:
-        assert connection_cap(100, backends=3, idle_per_backend=32) == MIN_CONNECTIONS
-
-
-# The guard, with a fake clock ----------------------------------------------------------------
-
-
-class FakeConnection:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-def guard_for(
-    max_connections: int = 100, client_timeout: float = 10.0
-) -> tuple[ConnectionGuard, FakeClock, LogSink]:
-    clock, logs = FakeClock(), LogSink()
-    guard = ConnectionGuard(
-        client_timeout=client_timeout,
-        max_connections=max_connections,
-        log=EventLog(logs, fmt="json"),  # type: ignore[arg-type]
-        clock=clock,
-    )
-    return guard, clock, logs
-
-
-def head_complete(guard: ConnectionGuard, connection: FakeConnection) -> None:
-    """What the protocol does when a request head is complete."""
-    guard.waiting.pop(connection, None)
-
-
-def waiting_for_head(guard: ConnectionGuard, connection: FakeConnection) -> None:
-    """What the protocol does when a response finished and the connection stays open."""
-    guard.waiting[connection] = guard.clock()
-
-
-def admitted(guard: ConnectionGuard, *names: str) -> list[FakeConnection]:
-    connections = [FakeConnection(name) for name in names]
-    for connection in connections:
-        assert guard.admit(connection)
-    return connections
-
-
-class TestDeadline:
-    def test_a_head_late_by_the_deadline_is_closed_at_the_next_sweep(self) -> None:
-        guard, clock, _ = guard_for(client_timeout=10)
-        [early] = admitted(guard, "early")
-        clock.advance(5)
-        [later] = admitted(guard, "later")
-        clock.advance(4.9)
-        assert guard.sweep() == 0
-        clock.advance(0.1)
-        assert guard.sweep() == 1
-        assert (early.closed, later.closed) == (True, False)
-        assert early not in guard.open
-
-    def test_a_request_being_served_is_never_late_and_its_successor_starts_a_new_deadline(
-        self,
-    ) -> None:
-        guard, clock, _ = guard_for(client_timeout=10)
-        [busy] = admitted(guard, "busy")
-        head_complete(guard, busy)
-        clock.advance(1000)
-        assert guard.sweep() == 0
-        waiting_for_head(guard, busy)
-        clock.advance(9.9)
-        assert guard.sweep() == 0
-        clock.advance(0.1)
-        assert guard.sweep() == 1
-        assert busy.closed
-
-    def test_a_restamped_connection_moves_behind_the_ones_waiting_longer(self) -> None:
-        guard, clock, _ = guard_for(client_timeout=10)
-        first, second = admitted(guard, "first", "second")
-        head_complete(guard, first)
-        clock.advance(3)
-        waiting_for_head(guard, first)
-        clock.advance(7)
-        assert guard.sweep() == 1
-        assert (first.closed, second.closed) == (False, True)
-
-    def test_a_connection_closed_by_the_client_is_forgotten(self) -> None:
-        guard, clock, _ = guard_for(client_timeout=10)
-        [gone] = admitted(guard, "gone")
-        guard.forget(gone)
-        clock.advance(60)
-        assert guard.sweep() == 0
-        assert not gone.closed
-        assert guard.open == set()
-
-
-class TestCap:
-    def test_at_the_cap_the_connection_waiting_longest_for_a_head_makes_room(self) -> None:
-        guard, clock, _ = guard_for(max_connections=3)
-        busy, idle_1, idle_2 = admitted(guard, "busy", "idle_1", "idle_2")
-        head_complete(guard, busy)
-        clock.advance(1)
-        [new] = admitted(guard, "new")
-        assert [c.closed for c in (busy, idle_1, idle_2, new)] == [False, True, False, False]
-        assert guard.open == {busy, idle_2, new}
-
-    def test_at_the_cap_with_every_connection_busy_the_new_one_is_refused(self) -> None:
-        guard, _, _ = guard_for(max_connections=2)
-        connections = admitted(guard, "a", "b")
-        for connection in connections:
-            head_complete(guard, connection)
-        refused = FakeConnection("refused")
-        assert not guard.admit(refused)
-        assert guard.open == set(connections)
-        assert not any(c.closed for c in connections)
-        # The refused connection's loss is reported later; it must not disturb the count.
-        guard.forget(refused)
-        assert guard.open == set(connections)
-
-    def test_the_cap_is_logged_once_until_the_count_falls_to_90_percent(self) -> None:
-        guard, _, logs = guard_for(max_connections=20)
-
-        def client_closes(count: int) -> None:
-            for _ in range(count):
-                guard.forget(next(iter(guard.open)))
-
-        admitted(guard, *(f"c{i}" for i in range(20)))
-        assert events(logs.text, "connection_limit") == []
-        admitted(guard, "over_1", "over_2", "over_3")
-        [line] = events(logs.text, "connection_limit")
-        assert (line["level"], line["max_connections"]) == ("warning", 20)
-        client_closes(1)  # 19 open: above 90 %
-        admitted(guard, "refill", "over_4")
-        assert len(events(logs.text, "connection_limit")) == 1
-        client_closes(2)  # 18 open: 90 %
-        admitted(guard, "refill_1", "refill_2")
-        assert len(events(logs.text, "connection_limit")) == 1
-        admitted(guard, "over_5")
-        assert len(events(logs.text, "connection_limit")) == 2
-
-
-class TestBuildServer:
-    def test_the_cap_follows_the_open_file_limit_unless_set(self) -> None:
-        logs = LogSink()
-        gateway = create_app(
-            load_settings(storage_services=STORAGE, client_timeout=3),
-            log=EventLog(logs, fmt="json"),  # type: ignore[arg-type]
-        )
-        server = build_server(gateway, "127.0.0.1", 0)
-        nofile = raise_nofile_limit()
-        expected = connection_cap(nofile, 3, upstream.MAX_IDLE_PER_BACKEND)
-        assert server.guard.max_connections == expected
-        assert server.guard.client_timeout == 3
-        [line] = events(logs.text, "limits")
-        assert (line["nofile"], line["max_connections"]) == (nofile, expected)
-        config = server.config
-        assert isinstance(config.http, type)
-        assert issubclass(config.http, GuardedHttpToolsProtocol)
-        assert config.http.guard is server.guard
-        assert (config.ws, config.access_log, config.lifespan) == ("none", False, "on")
-        assert (config.loop, config.timeout_graceful_shutdown) == ("uvloop", 10)
-
-    def test_max_connections_overrides_the_derived_cap(self) -> None:
-        gateway = create_app(
-            load_settings(storage_services=STORAGE, max_connections=50),
-            log=EventLog(LogSink(), fmt="json"),  # type: ignore[arg-type]
-        )
-        assert build_server(gateway, "127.0.0.1", 0).guard.max_connections == 50
-
-
-# uvicorn with the guarded protocol, in-process, over real sockets ---------------------------
-
-
-@dataclass
-class Held:
-    """An ASGI app that answers `GET /<name>` with `<name>` once the test releases that name."""
-
-    arrived: list[str] = field(default_factory=list)
-    gates: dict[str, asyncio.Event] = field(default_factory=dict)
-
-    def gate(self, name: str) -> asyncio.Event:
-        return self.gates.setdefault(name, asyncio.Event())
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = str(scope["path"]).strip("/")
-        self.arrived.append(name)
-        await self.gate(name).wait()
-        body = name.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-@asynccontextmanager
-async def guarded(app: Held, guard: ConnectionGuard) -> AsyncIterator[int]:
-    """uvicorn serving `app` through the guarded protocol; yields the port."""
-    config = uvicorn.Config(
-        app, http=protocol_class(guard), ws="none", lifespan="off", log_level="warning"
-    )
-    async with serving(GatewayServer(config, guard)) as port:
-        yield port
-
-
-async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection("127.0.0.1", port)
-
-
-async def read_body(reader: asyncio.StreamReader) -> bytes:
-    """One response's body (every response here has a content-length)."""
-    async with asyncio.timeout(5):
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        return await reader.readexactly(length)
-
-
-async def closed_by_server(reader: asyncio.StreamReader) -> bool:
-    async with asyncio.timeout(5):
-        return await reader.read() == b""
-
-
-def request(name: str) -> bytes:
-    return f"GET /{name} HTTP/1.1\r\nhost: gateway\r\n\r\n".encode()
-
-
-@pytest.mark.anyio
-class TestGuardedProtocol:
-    async def test_a_late_head_is_closed_while_a_slow_response_is_not(self) -> None:
-        guard, clock, _ = guard_for(client_timeout=10)
-        app = Held()
-        async with guarded(app, guard) as port:
-            slow_reader, slow_writer = await connect(port)
-            slow_writer.write(b"GET /never HTTP/1.1\r\nhost: gat")
-            await eventually(lambda: len(guard.waiting) == 1)
-            clock.advance(5)
-            busy_reader, busy_writer = await connect(port)
-            busy_writer.write(request("busy"))
-            await eventually(lambda: app.arrived == ["busy"])
-            clock.advance(5)
-            assert guard.sweep() == 1
-            assert await closed_by_server(slow_reader)
-            clock.advance(100)
-            assert guard.sweep() == 0
-            app.gate("busy").set()
-            assert await read_body(busy_reader) == b"busy"
-            # Kept alive: the next head is due within the timeout of that response.
-            await eventually(lambda: len(guard.waiting) == 1)
-            clock.advance(9.9)
-            assert guard.sweep() == 0
-            clock.advance(0.1)
-            assert guard.sweep() == 1
-            assert await closed_by_server(busy_reader)
-            for writer in (slow_writer, busy_writer):
-                writer.close()
-
-    async def test_pipelined_requests_are_answered_in_order_and_never_counted_late(
-        self,
-    ) -> None:
-        guard, clock, _ = guard_for(client_timeout=10)
-        app = Held()
-        async with guarded(app, guard) as port:
-            reader, writer = await connect(port)
-            writer.write(request("first") + request("second") + request("third"))
-            await eventually(lambda: app.arrived == ["first"])
-            assert guard.waiting == {}
-            app.gate("first").set()
-            await eventually(lambda: app.arrived == ["first", "second"])
-            assert guard.waiting == {}  # the next head had arrived: nothing to wait for
-            clock.advance(100)
-            assert guard.sweep() == 0
-            app.gate("second").set()
-            app.gate("third").set()
-            assert [await read_body(reader) for _ in range(3)] == [b"first", b"second", b"third"]
-            await eventually(lambda: len(guard.waiting) == 1)
-            writer.close()
-
-    async def test_at_the_cap_a_head_waiting_connection_makes_room_else_the_new_one_goes(
-        self,
-    ) -> None:
-        guard, clock, _ = guard_for(max_connections=2)
-        app = Held()
-        async with guarded(app, guard) as port:
-            oldest_reader, oldest_writer = await connect(port)
-            await eventually(lambda: len(guard.open) == 1)
-            clock.advance(1)
-            busy_reader, busy_writer = await connect(port)
-            busy_writer.write(request("busy"))
-            await eventually(lambda: app.arrived == ["busy"])
-            new_reader, new_writer = await connect(port)
-            assert await closed_by_server(oldest_reader)
-            new_writer.write(request("new"))
-            await eventually(lambda: app.arrived == ["busy", "new"])
-            # Both connections are busy now: a third is refused, and they are not disturbed.
-            refused_reader, refused_writer = await connect(port)
-            assert await closed_by_server(refused_reader)
-            app.gate("busy").set()
-            app.gate("new").set()
-            assert await read_body(busy_reader) == b"busy"
-            assert await read_body(new_reader) == b"new"
-            for writer in (oldest_writer, busy_writer, new_writer, refused_writer):
-                writer.close()
-
-
-# `python -m gateway_service` as a process ----------------------------------------------------
 
 
 def free_port() -> int:
@@ -400,16 +49,21 @@ def wait_until(what: str, condition: Callable[[], bool], within: float) -> None:
         time.sleep(0.02)
 
 
-def status_of(port: int, path: str, timeout: float = 2.0) -> int | None:
-    """The status of one GET on a new connection, or None when none came within `timeout`."""
+def get(port: int, path: str, timeout: float = 2.0) -> tuple[int | None, bytes]:
+    """One GET on a new connection: (status, body), or (None, b"") when none came in time."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", path)
-        return connection.getresponse().status
+        answer = connection.getresponse()
+        return answer.status, answer.read()
     except OSError:
-        return None
+        return None, b""
     finally:
         connection.close()
+
+
+def status_of(port: int, path: str, timeout: float = 2.0) -> int | None:
+    return get(port, path, timeout)[0]
 
 
 @contextmanager
@@ -435,14 +89,15 @@ def stop(child: "subprocess.Popen[bytes]") -> None:
     if child.poll() is None:
         child.send_signal(signal.SIGTERM)
         try:
-            child.wait(timeout=15)
+            child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait(timeout=5)
 
 
-def gateway_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "gateway_service", "--port", str(port)]
+def gateway_command(port: int, workers: int = 1) -> list[str]:
+    command = [sys.executable, "-m", "gateway_service", "--port", str(port)]
+    return [*command, "--workers", str(workers)]
 
 
 def start_serving(child: "subprocess.Popen[bytes]", port: int, log: Path) -> None:
@@ -491,8 +146,73 @@ def seconds_until_closed(sock: socket.socket, within: float) -> float:
     return time.monotonic() - started
 
 
+class TestStartCommand:
+    @staticmethod
+    def run(*options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway_service", *options],
+            cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", ""), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def test_help(self) -> None:
+        result = self.run("--help")
+        assert result.returncode == 0
+        for option in ("--host", "--port", "--workers", "--listen"):
+            assert option in result.stdout
+
+    def test_version_prints_the_package_version_and_exits_0(self) -> None:
+        result = self.run("--version")
+        assert result.returncode == 0
+        assert result.stdout.strip() == f"python -m gateway_service {__version__}"
+        assert re.fullmatch(r"\d+\.\d+\.\d+\S*", __version__)
+
+    @pytest.mark.parametrize("workers", ["0", "65", "two"])
+    def test_a_bad_worker_count_is_one_line_and_status_2(self, workers: str) -> None:
+        result = self.run("--workers", workers)
+        assert result.returncode == 2
+        assert "--workers: must be a whole number from 1 to 64" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    def test_a_bad_setting_is_one_line_and_status_2(self) -> None:
+        result = self.run(env={"STORAGE_SERVICES": "http://a:8000", "WORKERS": "0"})
+        assert result.returncode == 2
+        assert result.stderr.startswith("gateway_service: invalid settings: WORKERS='0'")
+        assert len(result.stderr.splitlines()) == 1
+
+    def test_a_port_in_use_is_one_line_and_status_3(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            result = self.run("--port", str(port), env={"STORAGE_SERVICES": "http://127.0.0.1:9"})
+        assert result.returncode == 3
+        assert result.stderr.startswith(f"gateway_service: cannot listen on 127.0.0.1:{port}:")
+        assert "Traceback" not in result.stderr
+
+    @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux prlimit")
+    def test_the_soft_open_file_limit_is_raised_to_the_hard_one(self) -> None:
+        code = (
+            "from gateway_service.connections import raise_nofile_limit; "
+            "print(raise_nofile_limit())"
+        )
+        result = subprocess.run(
+            ["prlimit", "--nofile=512:2048", sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert result.stdout.strip() == "2048"
+
+
 SHORT_TIMEOUT = 0.5
-# The sweep runs about once a second: a late head is closed within a second of its deadline.
+# The sweep runs about once a second: a late request is closed within a second of its deadline.
 CLOSE_WITHIN = SHORT_TIMEOUT + 1.5
 
 
@@ -507,107 +227,12 @@ def short_deadline_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "CLIENT_TIMEOUT": str(SHORT_TIMEOUT),
         "LOG_FORMAT": "json",
     }
-    with process(gateway_command(port), env, log) as child:
+    with process(gateway_command(port, workers=2), env, log) as child:
         start_serving(child, port, log)
         yield port
 
 
-class RecordingTransport:
-    """Keeps every write as one item, as the kernel would see each send."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-
-@pytest.mark.anyio
-class TestHeadWithBody:
-    async def test_the_head_and_the_first_body_write_go_out_as_one(self) -> None:
-        transport = RecordingTransport()
-        held = HeadWithBody(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
-        held.write(b"HEAD")
-        held.write(b"body1")
-        held.write(b"body2")
-        await asyncio.sleep(0)  # the flush scheduled by the head finds nothing left to send
-        assert transport.writes == [b"HEADbody1", b"body2"]
-
-    async def test_a_head_without_a_body_in_the_same_step_still_goes_out_at_once(self) -> None:
-        transport = RecordingTransport()
-        held = HeadWithBody(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
-        held.write(b"HEAD")
-        assert transport.writes == []
-        await asyncio.sleep(0)
-        assert transport.writes == [b"HEAD"]
-        held.write(b"later")
-        assert transport.writes == [b"HEAD", b"later"]
-
-    async def test_closing_sends_a_held_head_first(self) -> None:
-        transport = RecordingTransport()
-        held = HeadWithBody(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
-        held.write(b"HEAD")
-        held.close()
-        assert (transport.writes, transport.closed) == ([b"HEAD"], True)
-
-    async def test_a_head_request_gets_its_head_over_real_sockets(self) -> None:
-        """A HEAD answer has no body write at all: its head must still go out."""
-        log = EventLog(LogSink())  # type: ignore[arg-type]
-        guard = ConnectionGuard(client_timeout=5, max_connections=10, log=log)
-        app = Held()
-        app.gate("head").set()
-        async with guarded(app, guard) as port:
-            reader, writer = await connect(port)
-            writer.write(b"HEAD /head HTTP/1.1\r\nhost: x\r\n\r\n")
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            assert head.startswith(b"HTTP/1.1 ")
-            writer.close()
-
-
-class TestStartCommand:
-    @staticmethod
-    def run(option: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gateway_service", option],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    def test_help(self) -> None:
-        result = self.run("--help")
-        assert result.returncode == 0
-        assert "--host" in result.stdout
-        assert "--port" in result.stdout
-
-    def test_version_prints_the_package_version_and_exits_0(self) -> None:
-        result = self.run("--version")
-        assert result.returncode == 0
-        assert result.stdout.strip() == f"python -m gateway_service {__version__}"
-        assert re.fullmatch(r"\d+\.\d+\.\d+\S*", __version__)
-
-    @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux prlimit")
-    def test_the_soft_open_file_limit_is_raised_to_the_hard_one(self) -> None:
-        code = "from gateway_service.server import raise_nofile_limit; print(raise_nofile_limit())"
-        result = subprocess.run(
-            ["prlimit", "--nofile=512:2048", sys.executable, "-c", code],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        assert result.stdout.strip() == "2048"
-
+class TestDeadlines:
     def test_a_half_sent_head_is_closed_after_the_deadline_while_others_are_served(
         self, short_deadline_gateway: int
     ) -> None:
@@ -637,6 +262,162 @@ class TestStartCommand:
             ]
             sock.sendall(b"GET /health HTTP/1.1\r\n")
             assert seconds_until_closed(sock, within=CLOSE_WITHIN) <= CLOSE_WITHIN
+
+
+# The supervisor and its workers ----------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    port: int
+    child: "subprocess.Popen[bytes]"
+    log: Path
+    storages: list[CountingStorage]
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        return events(self.log.read_text(), name)
+
+    def workers(self) -> dict[int, int]:
+        """worker index -> pid of the latest process serving as it."""
+        return {int(e["worker"]): int(e["pid"]) for e in self.events("worker_serving")}  # type: ignore[call-overload]
+
+
+@contextmanager
+def gateway(tmp_path: Path, workers: int, **settings: object) -> Iterator[Running]:
+    """Our gateway with `workers` workers in front of three CountingStorage services."""
+    with ExitStack() as stack:
+        storages = [stack.enter_context(CountingStorage(f"storage{i}")) for i in (1, 2, 3)]
+        port = free_port()
+        log = tmp_path / "gateway.log"
+        env = {
+            "STORAGE_SERVICES": ",".join(storage.url for storage in storages),
+            "LOG_FORMAT": "json",
+            **{name.upper(): str(value) for name, value in settings.items()},
+        }
+        child = stack.enter_context(process(gateway_command(port, workers), env, log))
+        start_serving(child, port, log)
+        wait_until(
+            "every worker serving",
+            lambda: len(Running(port, child, log, storages).workers()) == workers,
+            30,
+        )
+        yield Running(port, child, log, storages)
+
+
+def instance(body: bytes) -> str:
+    return str(json.loads(body)["instance"])
+
+
+@pytest.mark.slow
+class TestWorkers:
+    def test_four_workers_keep_one_strict_rotation_and_one_set_of_totals(
+        self, tmp_path: Path
+    ) -> None:
+        with gateway(tmp_path, workers=4, health_interval=0) as gw:
+            served = [instance(get(gw.port, "/data")[1]) for _ in range(30)]
+            assert served == ["storage1", "storage2", "storage3"] * 10
+            # Every request was a new connection: they landed on whichever worker the kernel
+            # chose, and more than one served.
+            metrics = get(gw.port, "/metrics")[1].decode()
+            per_worker = re.findall(
+                r'gateway_worker_connections_total\{worker="\d+"\} (\S+)', metrics
+            )
+            assert len(per_worker) == 4
+            assert sum(float(count) > 0 for count in per_worker) >= 2
+            # Whichever worker answers /status, it speaks for the whole gateway.
+            for _ in range(8):
+                status = json.loads(get(gw.port, "/status")[1])
+                assert [s["requests_served"] for s in status["services"]] == [10, 10, 10]
+            assert 'gateway_responses_total{code="200"} 30.0' in metrics
+
+    def test_active_checks_run_once_per_interval_for_the_whole_gateway(
+        self, tmp_path: Path
+    ) -> None:
+        with gateway(tmp_path, workers=4, health_interval=0.5) as gw:
+            before = [storage.hits["/health"] for storage in gw.storages]
+            time.sleep(3.0)  # the count over a span of time is the figure under test
+            probes = [
+                storage.hits["/health"] - b for storage, b in zip(gw.storages, before, strict=True)
+            ]
+        # One prober: about 6 probes each in 3 s, where a prober per worker would make 24.
+        assert all(4 <= count <= 8 for count in probes), probes
+
+    def test_a_failure_one_worker_sees_takes_the_service_out_for_every_worker(
+        self, tmp_path: Path
+    ) -> None:
+        with gateway(tmp_path, workers=4, health_interval=0, fail_timeout=60) as gw:
+            gw.storages[1].status = 500
+            answers = [get(gw.port, "/data") for _ in range(30)]
+            assert all(status == 200 for status, _ in answers)
+            assert gw.storages[1].hits["/data"] == 1
+            served = [instance(body) for _, body in answers]
+            assert served.count("storage1") == served.count("storage3") == 15
+            [down] = gw.events("backend_down")
+            assert str(down["reason"]).startswith("passive: HTTP 500")
+
+    def test_a_stalled_worker_does_not_fail_the_health_checks(self, tmp_path: Path) -> None:
+        with gateway(
+            tmp_path, workers=2, health_interval=0.25, health_timeout=0.25, health_fall=1
+        ) as gw:
+            stalled = gw.workers()[0]
+            os.kill(stalled, signal.SIGSTOP)
+            try:
+                time.sleep(2.0)  # eight probe intervals with one worker frozen
+                answered = [get(gw.port, "/status", timeout=0.5) for _ in range(10)]
+            finally:
+                os.kill(stalled, signal.SIGCONT)
+            statuses = [json.loads(body) for status, body in answered if status == 200]
+            assert statuses, "the other worker answered nothing"
+            assert all(status["available"] == 3 for status in statuses)
+            assert gw.events("backend_down") == []
+
+    def test_sigterm_lets_60_requests_in_flight_finish_then_exits_0(self, tmp_path: Path) -> None:
+        with gateway(tmp_path, workers=2, health_interval=0, read_timeout=10) as gw:
+            for storage in gw.storages:
+                storage.delay = 1.5
+            with ThreadPoolExecutor(max_workers=60) as pool:
+                futures = [pool.submit(get, gw.port, "/data", 15.0) for _ in range(60)]
+                wait_until(
+                    "60 requests in flight",
+                    lambda: sum(s.in_flight for s in gw.storages) == 60,
+                    10,
+                )
+                gw.child.send_signal(signal.SIGTERM)
+                statuses = [future.result()[0] for future in futures]
+            assert statuses == [200] * 60
+            assert gw.child.wait(timeout=20) == 0
+            assert status_of(gw.port, "/health", timeout=1) is None  # nobody listens any more
+            assert gw.events("stopped")
+
+    def test_a_killed_worker_is_replaced_within_a_second_under_load(self, tmp_path: Path) -> None:
+        with gateway(tmp_path, workers=2, health_interval=0) as gw:
+            results: list[int | None] = []
+            stop_load = threading.Event()
+
+            def load() -> None:
+                while not stop_load.is_set():
+                    results.append(get(gw.port, "/data", 5.0)[0])
+
+            threads = [threading.Thread(target=load) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            wait_until("load running", lambda: len(results) > 50, 10)
+            victim = gw.workers()[0]
+            killed = time.monotonic()
+            os.kill(victim, signal.SIGKILL)
+            wait_until("a new worker 0", lambda: gw.workers().get(0, victim) != victim, 5)
+            replaced_after = time.monotonic() - killed
+            served_before = len(results)
+            wait_until("load goes on", lambda: len(results) > served_before + 100, 10)
+            stop_load.set()
+            for thread in threads:
+                thread.join(10)
+        [exited] = [e for e in gw.events("worker_exited") if e["pid"] == victim]
+        assert exited["how"] == "killed by SIGKILL"
+        assert replaced_after < 1.0
+        # Only requests in flight on the killed worker can fail: one per client thread at most.
+        assert results.count(None) <= len(threads)
+        assert all(status in (200, None) for status in results)
 
 
 # The attack: slow clients against a gateway limited to 1,024 open files ----------------------

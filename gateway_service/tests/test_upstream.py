@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import uvicorn
 
-from gateway_service.tests.fakes import eventually, serving
+from gateway_service.tests.fakes import eventually, uvicorn_serving
 from gateway_service.upstream import BodyStream, ConnectionPool, UpstreamError, build_request
 from storage_service.app import create_app as create_storage
 from storage_service.settings import StorageSettings
@@ -177,7 +177,7 @@ class TestFailures:
 async def test_against_the_real_storage_service() -> None:
     settings = StorageSettings(instance_name="real-1")
     config = uvicorn.Config(create_storage(settings), log_level="warning", lifespan="off")
-    async with serving(uvicorn.Server(config)) as port:
+    async with uvicorn_serving(uvicorn.Server(config)) as port:
         pool = ConnectionPool("127.0.0.1", port)
         response = await pool.request(GET, 1.0, 1.0)
         assert response.status == 200

@@ -1,0 +1,354 @@
+"""The gateway as a group of processes, one of them in charge: `python -m gateway_service`.
+
+- **The supervisor** (this process) binds the listening sockets, maps the shared board
+  (gateway_service/board.py), writes the first backend table, then forks the other processes,
+  replaces any that dies, passes signals on, and after a graceful shutdown exits with status 0.
+- **Workers** (`WORKERS`, by default the CPUs this process may use: gateway_service/cpus.py)
+  serve clients (gateway_service/worker.py). All of them draw from one rotation and see one
+  health state, on the board.
+- **The control process** runs the active health checks and DNS discovery for the whole gateway,
+  once per interval, and writes what they find on the board. It serves no client, so a worker's
+  stalled event loop cannot fail a probe and take a healthy service out of rotation.
+
+The supervisor never runs an event loop or a thread, so it can fork at any moment without a
+child inheriting a half-held lock or another loop's state. It waits for signals with
+`sigtimedwait` (they stay blocked in between, so none is lost between two waits).
+
+How connections reach workers (docs/performance.md has the measurements): each worker has a
+listening socket of its own, bound with `SO_REUSEPORT`, and the kernel spreads connections among
+them by hashing their addresses. The supervisor keeps every socket open, so when a worker dies
+the connections queued on its socket wait for its replacement instead of being reset.
+"""
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+
+import uvloop
+
+from gateway_service import upstream
+from gateway_service.app import Gateway
+from gateway_service.board import Board
+from gateway_service.connections import ConnectionGuard, connection_cap, raise_nofile_limit
+from gateway_service.logs import EventLog
+from gateway_service.settings import GatewaySettings
+from gateway_service.worker import serve_forever
+
+# uvicorn's exit status for a server that could not start; kept for scripts that test for it.
+STARTUP_FAILURE = 3
+# The status of a supervisor that gave up because workers keep dying as they start.
+GAVE_UP = 1
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+HANDLED = STOP_SIGNALS | {signal.SIGCHLD, signal.SIGHUP}
+# A child that dies sooner than this after it started has failed to start; after this many
+# such deaths in a row the supervisor stops (a bad deployment must not spin for ever).
+QUICK_DEATH_SECONDS = 2.0
+MAX_QUICK_DEATHS = 5
+# A child dying again soon waits this long times 2^(deaths in a row) before it is replaced.
+RESTART_BACKOFF_SECONDS = 0.1
+# After SHUTDOWN_TIMEOUT, how long workers get to exit before they are killed.
+KILL_GRACE_SECONDS = 5.0
+PR_SET_PDEATHSIG = 1
+
+WORKER = "worker"
+CONTROL = "control"
+
+
+@dataclass
+class Child:
+    role: str
+    index: int
+    pid: int
+    started: float
+    quick_deaths: int = 0
+
+
+REUSEPORT = "reuseport"
+SHARED = "shared"
+LISTEN_MODES = (REUSEPORT, SHARED)
+
+
+def listening_sockets(host: str, port: int, count: int, mode: str) -> list[socket.socket]:
+    """The listening sockets for `count` workers on `host:port`: one each with SO_REUSEPORT, or
+    one for all (`SHARED`); OSError says why not. Port 0 picks one port for all of them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count if mode == REUSEPORT else 1):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if mode == REUSEPORT:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.setblocking(False)
+            sock.listen(4096)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGTERM when the supervisor dies, so no worker outlives it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(0)  # it died before we asked
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        host: str,
+        port: int,
+        workers: int,
+        log: EventLog,
+        listen: str = REUSEPORT,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self.workers = workers
+        self.log = log
+        self.listen = listen
+        self.children: dict[int, Child] = {}
+        self.restarts: list[tuple[float, Child]] = []  # (when, the child that died)
+        self.stopping = False
+
+    def run(self) -> int:
+        """Start everything and supervise until told to stop; the exit status."""
+        settings = self.settings
+        nofile = raise_nofile_limit()
+        per_worker = connection_cap(
+            nofile, len(settings.storage_services), upstream.MAX_IDLE_PER_BACKEND
+        )
+        if settings.max_connections:
+            per_worker = -(-settings.max_connections // self.workers)
+        self.cap = per_worker
+        try:
+            self.sockets = listening_sockets(self.host, self.port, self.workers, self.listen)
+        except OSError as error:
+            print(
+                f"gateway_service: cannot listen on {self.host}:{self.port}: "
+                f"{error.strerror or error}",
+                file=sys.stderr,
+            )
+            return STARTUP_FAILURE
+        self.port = self.sockets[0].getsockname()[1]
+        self.board = Board(self.workers)
+        # Built here, before any fork: it resolves the names and writes the first table, which
+        # every worker reads as it starts. Its process runs only if it has something to do.
+        self.control = Gateway(settings, board=self.board, runs_checks=True, log=self.log)
+        self.control.publish(self.control.discovery.resolve_now())
+        self.log.event(
+            "limits",
+            nofile=nofile,
+            max_connections=per_worker * self.workers,
+            max_connections_per_worker=per_worker,
+            max_connections_from="MAX_CONNECTIONS" if settings.max_connections else "nofile",
+            client_timeout=settings.client_timeout,
+        )
+        self.log.event(
+            "supervisor_started",
+            pid=os.getpid(),
+            workers=self.workers,
+            listen=self.listen,
+            host=self.host,
+            port=self.port,
+            storage_services=[storage.url for storage in settings.storage_services],
+        )
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+        if settings.health_interval > 0 or settings.discovery_interval > 0:
+            self._spawn(CONTROL, 0)
+        for index in range(self.workers):
+            self._spawn(WORKER, index)
+        return self._supervise()
+
+    # The loop
+
+    def _supervise(self) -> int:
+        while True:
+            timeout = self._restart_due()
+            info = signal.sigtimedwait(HANDLED, timeout)
+            if info is None:
+                continue
+            signum = info.si_signo
+            if signum == signal.SIGCHLD:
+                if self._reap() == GAVE_UP:
+                    self._stop(signal.SIGTERM)
+                    return GAVE_UP
+            elif signum in STOP_SIGNALS:
+                return self._stop(signum)
+            elif signum == signal.SIGHUP:
+                self.log.event("sighup_ignored", detail="nothing is reloaded on SIGHUP yet")
+
+    def _restart_due(self) -> float:
+        """Replace the children whose time has come; seconds until the next one (or 1)."""
+        now = time.monotonic()
+        due = [(when, child) for when, child in self.restarts if when <= now]
+        self.restarts = [(when, child) for when, child in self.restarts if when > now]
+        for _, child in due:
+            self._spawn(child.role, child.index, child.quick_deaths)
+        if self.restarts:
+            return max(0.0, min(when for when, _ in self.restarts) - now)
+        return 1.0
+
+    def _reap(self) -> int:
+        """Collect every child that exited; schedule its replacement. GAVE_UP when one keeps
+        dying as it starts."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return 0
+            if pid == 0:
+                return 0
+            child = self.children.pop(pid, None)
+            if child is None or self.stopping:
+                continue
+            lived = time.monotonic() - child.started
+            quick = lived < QUICK_DEATH_SECONDS
+            deaths = child.quick_deaths + 1 if quick else 0
+            self.log.event(
+                f"{child.role}_exited",
+                level="error",
+                **{child.role: child.index},
+                pid=pid,
+                how=_how(status),
+                after_s=round(lived, 3),
+                replaced=deaths < MAX_QUICK_DEATHS,
+            )
+            if deaths >= MAX_QUICK_DEATHS:
+                self.log.event(
+                    "gave_up",
+                    level="error",
+                    detail=f"a {child.role} died {deaths} times in a row within "
+                    f"{QUICK_DEATH_SECONDS:g} s of starting; see the lines above",
+                )
+                return GAVE_UP
+            child.quick_deaths = deaths
+            delay = RESTART_BACKOFF_SECONDS * (2 ** (deaths - 1)) if deaths else 0.0
+            self.restarts.append((time.monotonic() + delay, child))
+            self._restart_due()
+
+    def _stop(self, signum: int) -> int:
+        """Graceful shutdown: workers finish what is in flight, then the control process goes."""
+        self.stopping = True
+        self.log.event("stopping", signal=signal.Signals(signum).name)
+        for sock in self.sockets:
+            sock.close()  # the kernel refuses new connections once the workers close theirs too
+        workers = [child for child in self.children.values() if child.role == WORKER]
+        self._signal(workers, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.shutdown_timeout + KILL_GRACE_SECONDS
+        if not self._wait(WORKER, deadline):
+            left = [child for child in self.children.values() if child.role == WORKER]
+            self.log.event("workers_killed", level="error", pids=[c.pid for c in left])
+            self._signal(left, signal.SIGKILL)
+            self._wait(WORKER, time.monotonic() + KILL_GRACE_SECONDS)
+        control = list(self.children.values())
+        self._signal(control, signal.SIGTERM)
+        if not self._wait(CONTROL, time.monotonic() + KILL_GRACE_SECONDS):
+            self._signal(list(self.children.values()), signal.SIGKILL)
+            self._wait(CONTROL, time.monotonic() + KILL_GRACE_SECONDS)
+        self.log.event("stopped")
+        self.log.flush()
+        return 0
+
+    def _signal(self, children: list[Child], signum: int) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signum)
+
+    def _wait(self, role: str, deadline: float) -> bool:
+        """Reap until no child of `role` is left; False when `deadline` came first. A second
+        stop signal kills the workers at once."""
+        while any(child.role == role for child in self.children.values()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            info = signal.sigtimedwait(HANDLED, min(remaining, 1.0))
+            if info is not None and info.si_signo in STOP_SIGNALS:
+                self._signal(list(self.children.values()), signal.SIGKILL)
+            self._reap()
+        return True
+
+    # The children
+
+    def _spawn(self, role: str, index: int, quick_deaths: int = 0) -> None:
+        self.log.flush()  # nothing pending may be written twice, by parent and child
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            status = 70  # EX_SOFTWARE, unless the child says otherwise
+            try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, set())
+                _die_with_parent(parent)
+                status = self._worker(index) if role == WORKER else self._control()
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                with contextlib.suppress(BaseException):
+                    sys.stderr.flush()
+                os._exit(status)
+        self.children[pid] = Child(role, index, pid, time.monotonic(), quick_deaths)
+
+    def _worker(self, index: int) -> int:
+        settings = self.settings
+        self.board.attach(index)
+        mine = self.sockets[index % len(self.sockets)]
+        for sock in self.sockets:
+            if sock is not mine:
+                sock.close()
+        log = EventLog(fmt=settings.log_format)
+        gateway = Gateway(settings, board=self.board, runs_checks=False, log=log)
+        guard = ConnectionGuard(
+            client_timeout=settings.client_timeout, max_connections=self.cap, log=log
+        )
+        uvloop.run(
+            serve_forever(
+                gateway,
+                [mine],
+                guard,
+                log,
+                access_log=settings.access_log,
+                shutdown_timeout=settings.shutdown_timeout,
+                lifespan=gateway.running(),
+                on_serving=lambda: log.event("worker_serving", worker=index, pid=os.getpid()),
+                on_connection=gateway.stats.count_connection,
+            )
+        )
+        log.flush()
+        return 0
+
+    def _control(self) -> int:
+        for sock in self.sockets:
+            sock.close()
+        self.board.attach_control()
+        uvloop.run(self._control_loop())
+        self.control.log.flush()
+        return 0
+
+    async def _control_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with self.control.running():
+            await stop.wait()
+
+
+def _how(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
