@@ -74,7 +74,8 @@ BACKEND_COUNTER_WORDS = C_LATENCY_SUM + 1
 # A worker's counters that are not per backend.
 G_RETRIES = 0
 G_CONNECTIONS = 1  # client connections accepted
-G_RESPONSES = 2  # + status code
+G_OPEN = 2  # client connections open now
+G_RESPONSES = 3  # + status code
 GLOBAL_COUNTER_WORDS = G_RESPONSES + STATUS_CODES
 # The header: the table's sequence number and size, the rotation, then the order.
 H_SEQUENCE = 0  # odd while the control process rewrites the order

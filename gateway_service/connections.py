@@ -14,15 +14,24 @@ gateway does the same, with one setting (`CLIENT_TIMEOUT`) and no timer per requ
   nothing and the buffers are full) stamps the time; reading anything clears it.
 - One sweep a second closes the connections whose stamp is older than the timeout, so a stalled
   client is dropped between `CLIENT_TIMEOUT` and `CLIENT_TIMEOUT` + 1 s after its stamp.
-- **Connection cap** (`MAX_CONNECTIONS`, derived from `RLIMIT_NOFILE` when unset): a connection
-  arriving at the cap closes the one that has waited longest for a request (nginx likewise
-  reuses its idle "reusable" connections), or is itself closed when none is waiting.
+- **Connection cap**: a connection arriving at the cap closes the one of its worker that has
+  waited longest for a request (nginx likewise reuses its idle "reusable" connections), or is
+  itself closed when none is waiting. Each worker has a cap of its own, from the open-file
+  limit (a process's files are its own); `MAX_CONNECTIONS` caps the whole gateway on top,
+  counted across workers on the shared board (`SharedCap`).
+- **Memory back after a crowd leaves**: the event loop's per-connection structures come from
+  the C allocator, which keeps freed memory for reuse; after thousands of connections closed,
+  the sweep asks glibc to hand the free pages back (`malloc_trim`), so a burst of idle clients
+  does not leave the worker that much bigger for good.
 """
 
 import contextlib
+import ctypes
+import ctypes.util
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway_service.clock import Clock
@@ -41,6 +50,20 @@ UNBOUNDED_NOFILE = 1 << 20
 # so a count hovering at the cap writes one line, not one per connection.
 RELOG_BELOW_SHARE = 0.9
 SWEEP_INTERVAL_SECONDS = 1.0
+# Connections closed since the last peak that make a sweep return free memory to the system.
+TRIM_AFTER_CLOSED = 1000
+
+
+def _malloc_trim() -> "ctypes._NamedFuncPointer | None":
+    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+MALLOC_TRIM = _malloc_trim()
 
 
 def connection_cap(nofile: int, backends: int, idle_per_backend: int) -> int:
@@ -78,6 +101,17 @@ class Closable(Protocol):
         """Close now, dropping whatever the client has not read."""
 
 
+@dataclass(frozen=True)
+class SharedCap:
+    """`MAX_CONNECTIONS`: a cap on the connections every worker of the gateway holds together."""
+
+    limit: int
+    total: Callable[[], int]
+    """The connections open in the whole gateway now."""
+    publish: Callable[[int], None]
+    """Tell the others how many this worker holds."""
+
+
 class ConnectionGuard:
     """The deadlines and the cap, shared by every client connection of a worker.
 
@@ -95,9 +129,11 @@ class ConnectionGuard:
         max_connections: int,
         log: EventLog,
         clock: Clock = time.monotonic,
+        shared: SharedCap | None = None,
     ) -> None:
         self.client_timeout = client_timeout
-        self.max_connections = max_connections
+        self.max_connections = max_connections  # this worker's, from its open-file limit
+        self.shared = shared
         self.log = log
         self.clock = clock
         self.open: set[Closable] = set()
@@ -106,17 +142,25 @@ class ConnectionGuard:
         # Called when the last open connection is forgotten (a graceful shutdown waits on it).
         self.on_empty: Callable[[], None] | None = None
         self._cap_logged = False
-        self._relog_at = int(max_connections * RELOG_BELOW_SHARE)
+        cap = max_connections if shared is None else min(max_connections, shared.limit)
+        self._relog_at = int(cap * RELOG_BELOW_SHARE)
+        self.peak = 0  # most connections open at once since memory was last trimmed
 
     def admit(self, connection: Closable) -> bool:
         """Count a new connection and start its request deadline; False: no room, close it."""
+        shared = self.shared
+        cap = None
         if len(self.open) >= self.max_connections:
+            cap = self.max_connections
+        elif shared is not None and shared.total() >= shared.limit:
+            cap = shared.limit
+        if cap is not None:
             if not self._cap_logged:
                 self._cap_logged = True
                 self.log.event(
                     "connection_limit",
                     level="warning",
-                    max_connections=self.max_connections,
+                    max_connections=cap,
                     detail="at the cap: a new connection closes the one waiting longest for a "
                     "request, or is closed itself when none is waiting",
                 )
@@ -125,11 +169,17 @@ class ConnectionGuard:
             self._drop(next(iter(self.waiting)), abort=False)
         self.open.add(connection)
         self.waiting[connection] = self.clock()
+        if len(self.open) > self.peak:
+            self.peak = len(self.open)
+        if shared is not None:
+            shared.publish(len(self.open))
         return True
 
     def forget(self, connection: Closable) -> None:
         """The connection is gone (closed by either side)."""
         self.open.discard(connection)
+        if self.shared is not None:
+            self.shared.publish(len(self.open))
         self.waiting.pop(connection, None)
         self.stalled.pop(connection, None)
         if self._cap_logged and len(self.open) <= self._relog_at:
@@ -146,6 +196,10 @@ class ConnectionGuard:
             self._drop(connection, abort=False)
         for connection in stuck:
             self._drop(connection, abort=True)
+        if self.peak - len(self.open) >= TRIM_AFTER_CLOSED:
+            self.peak = len(self.open)
+            if MALLOC_TRIM is not None:
+                MALLOC_TRIM(0)
         return len(late) + len(stuck)
 
     def _drop(self, connection: Closable, *, abort: bool) -> None:

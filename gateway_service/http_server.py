@@ -57,10 +57,12 @@ FEED_BYTES = 4096
 ASGI_INFO = {"version": "3.0", "spec_version": "2.4"}
 DISCONNECT: Message = {"type": "http.disconnect"}
 CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection before the answer"
-# After its last response, a connection reads and drops what the client still sends for at most
-# this long before it closes (nginx's lingering close): closing with unread bytes would send a
-# reset, and the client could lose the response it had not read yet.
+# After its last response, a connection reads and drops what the client still sends, for at most
+# this long and this much, before it closes (nginx's lingering close): closing with unread bytes
+# would send a reset, and the client could lose the response it had not read yet. A client that
+# goes on sending past that (an endless head) gets the reset.
 LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
 _CONTENT_LENGTH = b"content-length"
 _CONNECTION = b"connection"
 _CHUNKED_END = b"0\r\n\r\n"
@@ -207,7 +209,11 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.last_call or self.refused is not None:
-            return  # nothing after the last request is parsed
+            # Nothing after the last request is parsed; while lingering, only so much is read.
+            self.body_bytes += len(data)
+            if self.lingering is not None and self.body_bytes > LINGER_BYTES:
+                self.abort()
+            return
         if self.stash:
             self.stash += data  # a read already under way when reading paused
             return
@@ -265,6 +271,7 @@ class HttpConnection(asyncio.Protocol):
             return
         self.last_call = True
         self.stash = b""
+        self.body_bytes = 0  # from here, what the client sent after its last request
         self.ctx.guard.waiting.pop(self, None)
         if not transport.can_write_eof():
             transport.close()

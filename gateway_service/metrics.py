@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from gateway_service.backends import Balancer
 from gateway_service.board import (
     G_CONNECTIONS,
+    G_OPEN,
     G_RESPONSES,
     G_RETRIES,
     LATENCY_BUCKETS,
@@ -46,6 +47,14 @@ class ProxyStats:
 
     def count_connection(self) -> None:
         self._q[self._base + G_CONNECTIONS] += 1
+
+    def publish_open(self, count: int) -> None:
+        """How many client connections this worker holds open now."""
+        self._q[self._base + G_OPEN] = count
+
+    def open_connections(self) -> int:
+        """Client connections open in the whole gateway."""
+        return self._board.sum_words([G_OPEN])[0]
 
     @property
     def connections(self) -> list[int]:
@@ -97,6 +106,11 @@ class GatewayCollector(Collector):
         for worker, count in enumerate(self.stats.connections):
             connections.add_metric([str(worker)], count)
         yield connections
+        yield GaugeMetricFamily(
+            "gateway_open_connections",
+            "Client connections open now, all workers together.",
+            value=self.stats.open_connections(),
+        )
 
         attempts = CounterMetricFamily(
             "gateway_upstream_requests",

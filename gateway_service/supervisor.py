@@ -36,7 +36,12 @@ import uvloop
 from gateway_service import upstream
 from gateway_service.app import Gateway
 from gateway_service.board import Board
-from gateway_service.connections import ConnectionGuard, connection_cap, raise_nofile_limit
+from gateway_service.connections import (
+    ConnectionGuard,
+    SharedCap,
+    connection_cap,
+    raise_nofile_limit,
+)
 from gateway_service.logs import EventLog
 from gateway_service.settings import GatewaySettings
 from gateway_service.worker import serve_forever
@@ -70,6 +75,11 @@ class Child:
     quick_deaths: int = 0
 
 
+# Each client connection's kernel receive buffer (accepted sockets inherit it from the
+# listening one). Requests are small and bodies at most 1 MiB, so a fixed buffer costs nothing;
+# left to autotuning, one client that never stops sending (an endless head) could make the
+# kernel hold megabytes for it before the gateway refuses it.
+RECEIVE_BUFFER_BYTES = 128 * 1024
 REUSEPORT = "reuseport"
 SHARED = "shared"
 LISTEN_MODES = (REUSEPORT, SHARED)
@@ -85,6 +95,7 @@ def listening_sockets(host: str, port: int, count: int, mode: str) -> list[socke
             sock = socket.socket(family, socket.SOCK_STREAM)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
             if mode == REUSEPORT:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
@@ -130,11 +141,11 @@ class Supervisor:
         """Start everything and supervise until told to stop; the exit status."""
         settings = self.settings
         nofile = raise_nofile_limit()
+        # Each worker's own cap comes from its open-file limit; MAX_CONNECTIONS caps them all
+        # together, counted on the board.
         per_worker = connection_cap(
             nofile, len(settings.storage_services), upstream.MAX_IDLE_PER_BACKEND
         )
-        if settings.max_connections:
-            per_worker = -(-settings.max_connections // self.workers)
         self.cap = per_worker
         try:
             self.sockets = listening_sockets(self.host, self.port, self.workers, self.listen)
@@ -154,7 +165,7 @@ class Supervisor:
         self.log.event(
             "limits",
             nofile=nofile,
-            max_connections=per_worker * self.workers,
+            max_connections=settings.max_connections or per_worker * self.workers,
             max_connections_per_worker=per_worker,
             max_connections_from="MAX_CONNECTIONS" if settings.max_connections else "nofile",
             client_timeout=settings.client_timeout,
@@ -312,8 +323,15 @@ class Supervisor:
                 sock.close()
         log = EventLog(fmt=settings.log_format)
         gateway = Gateway(settings, board=self.board, runs_checks=False, log=log)
+        stats = gateway.stats
+        # Without MAX_CONNECTIONS no cap for them all, but the count still feeds /metrics.
+        limit = settings.max_connections or sys.maxsize
+        shared = SharedCap(limit, stats.open_connections, stats.publish_open)
         guard = ConnectionGuard(
-            client_timeout=settings.client_timeout, max_connections=self.cap, log=log
+            client_timeout=settings.client_timeout,
+            max_connections=self.cap,
+            log=log,
+            shared=shared,
         )
         uvloop.run(
             serve_forever(

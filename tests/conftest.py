@@ -34,6 +34,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "scenario(number, title): the contract scenario a test belongs to"
     )
+    config.addinivalue_line(
+        "markers",
+        "several_workers: the scenario runs again with each gateway at CONTRACT_WORKERS (2) "
+        "workers, processes or threads",
+    )
     config.stash[SCOREBOARD] = Scoreboard()
 
 

@@ -4,10 +4,12 @@ import json
 
 import pytest
 
+from gateway_service import connections
 from gateway_service.connections import (
     MIN_CONNECTIONS,
     RESERVE_FDS,
     ConnectionGuard,
+    SharedCap,
     connection_cap,
 )
 from gateway_service.logs import EventLog
@@ -214,3 +216,51 @@ class TestEmpty:
         assert calls == []
         guard.forget(second)
         assert calls == [0]
+
+
+class TestMemory:
+    def test_a_sweep_after_a_thousand_connections_closed_returns_free_memory(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        trims: list[int] = []
+        monkeypatch.setattr(connections, "MALLOC_TRIM", trims.append)
+        guard, _, _ = guard_for(max_connections=5000)
+        crowd = admitted(guard, *(f"c{i}" for i in range(1500)))
+        for connection in crowd[:999]:
+            guard.forget(connection)
+        guard.sweep()
+        assert trims == []  # 999 closed: not yet worth it
+        guard.forget(crowd[999])
+        guard.sweep()
+        assert trims == [0]
+        guard.sweep()
+        assert trims == [0]  # once per crowd, not once per sweep
+
+
+class TestSharedCap:
+    def test_max_connections_holds_for_all_workers_together(self) -> None:
+        counts = [0, 0]
+
+        def worker(index: int) -> ConnectionGuard:
+            def publish(count: int) -> None:
+                counts[index] = count
+
+            shared = SharedCap(limit=3, total=lambda: sum(counts), publish=publish)
+            guard, _, _ = guard_for(max_connections=100)
+            guard.shared = shared
+            return guard
+
+        first, second = worker(0), worker(1)
+        busy = admitted(first, "a", "b")
+        for connection in busy:
+            head_complete(first, connection)
+        [waiting] = admitted(second, "c")
+        assert counts == [2, 1]
+        # At the cap: the second worker makes room by closing its own waiting connection...
+        [new] = admitted(second, "d")
+        assert (waiting.closed, counts) == (True, [2, 1])
+        head_complete(second, new)
+        # ...and the first, with none waiting, must refuse.
+        assert not first.admit(FakeConnection("e"))
+        first.forget(busy[0])
+        assert first.admit(FakeConnection("f"))

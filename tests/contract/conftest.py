@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.harness import docker_env
-from tests.harness.gateways import STORAGE_IMAGE, GatewaySpec, selected
+from tests.harness.gateways import SEVERAL_WORKERS, STORAGE_IMAGE, GatewaySpec, selected
 from tests.harness.images import ImageError, build_images, require_images
 from tests.harness.report import SCOREBOARD
 from tests.harness.stack import Stack
@@ -24,6 +24,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Session scope: pytest groups the tests by gateway and keeps one stack alive at a time.
     if "gateway_spec" in metafunc.fixturenames:
         specs = gateways_under_test(metafunc.config)
+        if metafunc.definition.get_closest_marker("several_workers") is not None:
+            # The scenarios that sharing state across workers could break run again with
+            # several workers, for every gateway that can be told how many to run.
+            specs += tuple(s.with_workers(SEVERAL_WORKERS) for s in specs if s.takes_workers)
         metafunc.parametrize("gateway_spec", specs, ids=[s.name for s in specs], scope="session")
 
 

@@ -9,7 +9,11 @@ from tests.harness.gateways import STORAGE_NAMES
 from tests.harness.stack import Stack
 from toolkit.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.scenario(6, "all three down")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.scenario(6, "all three down"),
+    pytest.mark.several_workers,
+]
 
 MARGIN = 1.0
 """Seconds on top of the bound: container networking and a busy 2-core box."""

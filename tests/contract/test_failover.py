@@ -34,6 +34,7 @@ def timed_instances(stack: Stack, count: int) -> list[tuple[str, float]]:
 
 
 @pytest.mark.scenario(2, "one service killed")
+@pytest.mark.several_workers
 @pytest.mark.parametrize("how", ["killed", "disconnected"])
 def test_killed_service_costs_clients_nothing_and_the_others_share_evenly(
     stack: Stack, how: str

@@ -20,7 +20,11 @@ from tests.harness.stack import Stack
 from toolkit.serving import instances_served
 from toolkit.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.scenario(5, "recovery")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.scenario(5, "recovery"),
+    pytest.mark.several_workers,
+]
 
 MARGIN = 1.5
 """Seconds on top of the configured bound: probe phase, container networking, a busy box."""

@@ -55,6 +55,7 @@ def test_status_lists_all_services_with_the_agreed_fields(stack: Stack) -> None:
             assert service["requests_served"] is None, service
 
 
+@pytest.mark.several_workers
 def test_requests_served_counts_what_each_service_served(stack: Stack) -> None:
     """Where the gateway counts, requests_served grows by exactly what each service served."""
     if not stack.spec.counts_requests:

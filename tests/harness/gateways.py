@@ -10,7 +10,7 @@ out, in seconds; every bound a test asserts is derived from these numbers.
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from toolkit import gateways
@@ -31,6 +31,10 @@ SUITE_SETTINGS: Mapping[str, float] = {
 
 
 NO_STATUS = "it serves no /status (capabilities.status = false); the suite judges it by traffic"
+WORKERS_SUFFIX = "@workers"
+"""A deviation named `<check>@workers` applies only when the gateway runs several workers."""
+SEVERAL_WORKERS = int(os.environ.get("CONTRACT_WORKERS", "2"))
+"""How many workers (processes, threads, GOMAXPROCS) the several-workers scenarios run with."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,23 @@ class GatewaySpec:
 
     description: Gateway
     timing: Timing
+    workers: int = 1
+    """Its WORKERS: 1 for the contract as a whole, more for the several-workers scenarios."""
 
     @property
     def name(self) -> str:
-        """The pytest id: tests show up as test_x[<name>]."""
-        return self.description.name
+        """The pytest id: tests show up as test_x[<name>], or test_x[<name>-x2] with 2 workers."""
+        if self.workers == 1:
+            return self.description.name
+        return f"{self.description.name}-x{self.workers}"
+
+    def with_workers(self, workers: int) -> "GatewaySpec":
+        return replace(self, workers=workers)
+
+    @property
+    def takes_workers(self) -> bool:
+        """Whether it can be told how many workers to run (WORKERS in its settings)."""
+        return self.description.honours("WORKERS")
 
     @property
     def image(self) -> str:
@@ -70,10 +86,22 @@ class GatewaySpec:
 
     @property
     def deviations(self) -> Mapping[str, str]:
-        """Declared ones, plus `no-status` for a gateway without /status."""
-        if self.has_status:
-            return self.description.deviations
-        return {**self.description.deviations, "no-status": NO_STATUS}
+        """Declared ones (with several workers, `<check>@workers` ones too), plus `no-status`
+        for a gateway without /status."""
+        declared = {
+            name: why
+            for name, why in self.description.deviations.items()
+            if not name.endswith(WORKERS_SUFFIX)
+        }
+        if self.workers > 1:
+            declared |= {
+                name.removesuffix(WORKERS_SUFFIX): why
+                for name, why in self.description.deviations.items()
+                if name.endswith(WORKERS_SUFFIX)
+            }
+        if not self.has_status:
+            declared["no-status"] = NO_STATUS
+        return declared
 
     @property
     def active_health(self) -> bool:
@@ -91,7 +119,11 @@ class GatewaySpec:
 
     def environment(self, storage_urls: list[str]) -> dict[str, str]:
         """Container environment, given the storage base URLs in order."""
-        values = {**SUITE_SETTINGS, "STORAGE_SERVICES": ",".join(storage_urls)}
+        values = {
+            **SUITE_SETTINGS,
+            "WORKERS": self.workers,
+            "STORAGE_SERVICES": ",".join(storage_urls),
+        }
         return self.description.env(values)
 
 

@@ -75,7 +75,10 @@ class Stack:
         self.storages: dict[str, Storage] = {}
         self.gateway: DockerContainer | None = None
         self.base_url = ""
-        self.http = httpx.Client(timeout=10.0)
+        # With several workers every request is a new connection, so the kernel spreads them
+        # over the workers; one kept-alive connection would stay with one worker.
+        limits = httpx.Limits(max_keepalive_connections=0 if spec.workers > 1 else None)
+        self.http = httpx.Client(timeout=10.0, limits=limits)
         self.dirty = False
         """Set by every control action; `reset` then restarts the gateway for a clean slate."""
 

@@ -74,3 +74,32 @@ class TestSuiteSettings:
         assert env["HEALTH_INTERVAL"] == "0"
         assert not example.active_health
         assert example.timing.health_interval is None
+
+
+class TestSeveralWorkers:
+    def test_the_variant_is_named_for_its_workers_and_told_how_many(self) -> None:
+        (gateway,) = selected("gateway")
+        several = gateway.with_workers(2)
+        assert (gateway.name, several.name) == ("gateway", "gateway-x2")
+        assert gateway.environment(["http://storage1:8000"])["WORKERS"] == "1"
+        assert several.environment(["http://storage1:8000"])["WORKERS"] == "2"
+
+    def test_a_gateway_that_cannot_be_told_gets_no_variant(self) -> None:
+        (example,) = selected("passive-gateway", [str(EXAMPLE_FILE)])
+        assert not example.takes_workers
+        assert "WORKERS" not in example.environment(["http://storage1:8000"])
+
+    def test_a_workers_deviation_applies_only_with_several_workers(self, tmp_path: Path) -> None:
+        mine = tmp_path / "mine.toml"
+        text = EXAMPLE_FILE.read_text().replace('"RETRY_AFTER",', '"RETRY_AFTER", "WORKERS",')
+        mine.write_text(
+            text.replace(
+                "[deviations]",
+                '[deviations]\n"strict-rotation@workers" = "each worker keeps its own rotation"',
+            )
+        )
+        (one,) = selected("passive-gateway", [str(mine)])
+        assert "strict-rotation" not in one.deviations
+        several = one.with_workers(2)
+        assert several.deviations["strict-rotation"] == "each worker keeps its own rotation"
+        assert "strict-rotation@workers" not in several.deviations
