@@ -1,4 +1,5 @@
-"""CPU time (/proc/PID/stat) and resident memory (/proc/PID/status) of a process tree (Linux)."""
+"""CPU time (/proc/PID/stat), resident memory (/proc/PID/status) and the TCP connections
+(/proc/PID/fd, /proc/net/tcp) of a process tree (Linux)."""
 
 import os
 from pathlib import Path
@@ -94,3 +95,53 @@ def status_bytes(pids: list[int], field: str, proc: Path = Path("/proc")) -> int
 def rss_bytes(pids: list[int], proc: Path = Path("/proc")) -> int:
     """The sum of these processes' resident set sizes."""
     return status_bytes(pids, "VmRSS", proc)
+
+
+def socket_inodes(pids: list[int], proc: Path = Path("/proc")) -> set[int]:
+    """The inodes of the sockets these processes hold open; a process that is gone holds none."""
+    inodes: set[int] = set()
+    for pid in pids:
+        try:
+            descriptors = list((proc / str(pid) / "fd").iterdir())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        for descriptor in descriptors:
+            try:
+                target = os.readlink(descriptor)
+            except OSError:
+                continue  # closed between the listing and the readlink
+            if target.startswith("socket:[") and target.endswith("]"):
+                inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+TCP_LISTEN = 0x0A
+"""The `st` column of /proc/net/tcp for a listening socket (include/net/tcp_states.h)."""
+
+
+def parse_tcp_table(text: str) -> list[tuple[int, int, int, int]]:
+    """(local port, remote port, state, inode) of each socket in a /proc/net/tcp table."""
+    rows: list[tuple[int, int, int, int]] = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+        rows.append((local_port, remote_port, int(fields[3], 16), int(fields[9])))
+    return rows
+
+
+def tcp_peers(pids: list[int], local_port: int, proc: Path = Path("/proc")) -> set[int]:
+    """The remote ports of the TCP connections to `local_port` (IPv4) that these processes hold.
+
+    A connection the process closed is not counted even while the kernel still delivers its last
+    bytes (an orphaned socket has no descriptor), so this is what the process itself holds.
+    """
+    inodes = socket_inodes(pids, proc)
+    table = parse_tcp_table((proc / "net" / "tcp").read_text())
+    return {
+        remote
+        for local, remote, state, inode in table
+        if local == local_port and state != TCP_LISTEN and inode in inodes
+    }

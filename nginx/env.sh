@@ -145,10 +145,11 @@ sa_nginx_env() {
     SA_CONNECT_TIMEOUT=$(sa_seconds CONNECT_TIMEOUT "${CONNECT_TIMEOUT:-1.0}") || return 1
     SA_READ_TIMEOUT=$(sa_seconds READ_TIMEOUT "${READ_TIMEOUT:-5.0}") || return 1
     SA_HEALTH_TIMEOUT=$(sa_seconds HEALTH_TIMEOUT "${HEALTH_TIMEOUT:-1.0}") || return 1
+    SA_CLIENT_TIMEOUT=$(sa_seconds CLIENT_TIMEOUT "${CLIENT_TIMEOUT:-10}") || return 1
     SA_RETRY_AFTER=$(sa_integer RETRY_AFTER "${RETRY_AFTER:-1}") || return 1
     export SA_UPSTREAM_SERVERS SA_BACKENDS SA_DISCOVERY_INTERVAL SA_ACCESS_LOG SA_LISTEN_PORT \
         SA_KEEPALIVE SA_NEXT_UPSTREAM_TRIES SA_CONNECT_TIMEOUT SA_READ_TIMEOUT SA_HEALTH_TIMEOUT \
-        SA_RETRY_AFTER
+        SA_CLIENT_TIMEOUT SA_RETRY_AFTER
 }
 
 # Renders every *.template under $1 into $2 (same relative path, without

@@ -6,12 +6,16 @@ import pytest
 
 from bench.procstat import (
     CLOCK_TICKS_PER_SECOND,
+    TCP_LISTEN,
     cpu_seconds,
     descendants,
     parse_cpu_ticks,
     parse_ppid,
+    parse_tcp_table,
     parse_vm_rss,
     rss_bytes,
+    socket_inodes,
+    tcp_peers,
 )
 
 
@@ -89,3 +93,38 @@ class TestRss:
         (proc / "10" / "status").write_text(status_text("nginx", 3_000))
         (proc / "11" / "status").write_text(status_text("nginx", 5_000))
         assert rss_bytes([10, 11, 99], proc) == 8_000 * 1024
+
+
+TCP_TABLE = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 100 1
+   1: 0100007F:1F90 0100007F:A000 01 00000000:00000000 00:00000000 00000000     0        0 101 1
+   2: 0100007F:1F90 0100007F:A001 08 00000000:00000000 00:00000000 00000000     0        0 102 1
+   3: 0100007F:A000 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 200 1
+   4: 0100007F:1F90 0100007F:A002 04 00000000:00000000 00:00000000 00000000     0        0 0 1
+   5: 0100007F:1F91 0100007F:A003 01 00000000:00000000 00:00000000 00000000     0        0 103 1
+"""
+
+
+class TestSockets:
+    def test_the_tcp_table_gives_ports_state_and_inode(self) -> None:
+        rows = parse_tcp_table(TCP_TABLE)
+        assert rows[0] == (0x1F90, 0, TCP_LISTEN, 100)
+        assert rows[2] == (0x1F90, 0xA001, 0x08, 102)
+        assert len(rows) == 6
+
+    def test_peers_are_the_connections_to_the_port_that_the_processes_hold(
+        self, tmp_path: Path
+    ) -> None:
+        (tmp_path / "net").mkdir()
+        (tmp_path / "net" / "tcp").write_text(TCP_TABLE)
+        fds = tmp_path / "10" / "fd"
+        fds.mkdir(parents=True)
+        for number, target in enumerate(["/dev/null", *(f"socket:[{i}]" for i in (100, 101, 102))]):
+            (fds / str(number)).symlink_to(target)
+        (tmp_path / "11" / "fd").mkdir(parents=True)
+        (tmp_path / "11" / "fd" / "0").symlink_to("socket:[103]")
+        # Not the listener (100), not a connection the process closed (inode 0), not the client's
+        # side (200, another process), not another port (103).
+        assert tcp_peers([10, 11, 99], 0x1F90, tmp_path) == {0xA000, 0xA001}
+        assert socket_inodes([10, 11], tmp_path) == {100, 101, 102, 103}

@@ -5,7 +5,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -37,6 +37,33 @@ def rows(*table: tuple[Any, ...]) -> list[Any]:
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
+
+
+def within(probe: Callable[[], T], timeout_s: float, interval_s: float = 0.05) -> T | None:
+    """Poll `probe` until it returns something true, for at most `timeout_s`; that value, or
+    None when the deadline passed first. A case then records what it saw before asserting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval_s)
+
+
+async def within_async(
+    probe: Callable[[], T], timeout_s: float, interval_s: float = 0.05
+) -> T | None:
+    """`within` inside a coroutine: the event loop runs between probes (probes must not block)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(interval_s)
 
 
 def new_id(tag: str) -> str:

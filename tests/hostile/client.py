@@ -348,3 +348,32 @@ async def fetch(
 
 async def fetch_raw(port: int, request: bytes, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Got:
     return (await exchange(port, request, timeout_s=timeout_s))[0]
+
+
+async def read_one(reader: asyncio.StreamReader, *, method: str = "GET") -> Got:
+    """One response from a connection the caller opened and wrote to, as `exchange` reads it;
+    the caller bounds the time. A reset reads as `conn reset`."""
+    got = Got()
+    started = time.monotonic()
+    try:
+        await _read_response(_Reader(reader), got, method)
+    except (ConnectionResetError, BrokenPipeError):
+        got.error = got.error or "conn reset"
+    got.elapsed_s = time.monotonic() - started
+    return got
+
+
+async def count_responses(reader: asyncio.StreamReader) -> tuple[int, Got]:
+    """Read responses to pipelined GETs until one is not a whole answer (the connection ended,
+    or a response was cut or unreadable): how many whole ones came, and that last one."""
+    stream = _Reader(reader)
+    whole = 0
+    while True:
+        got = Got()
+        try:
+            await _read_response(stream, got, "GET")
+        except (ConnectionResetError, BrokenPipeError):
+            got.error = got.error or "conn reset"
+        if got.status is None or not got.complete or got.error:
+            return whole, got
+        whole += 1

@@ -7,28 +7,33 @@ child process stopped by its pid when its fixture ends, or the upstream's thread
 """
 
 import contextlib
-import os
 import signal
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bench.processes import Children
+from bench.targets import StoragePool
 from tests.conftest import _outcome
 from tests.hostile import real_servers
 from tests.hostile.board import CaseBoard
 from tests.hostile.cases import Note
-from tests.hostile.gateways import GATEWAYS, Gateway, nginx_missing, running
+from tests.hostile.gateways import (
+    GATEWAYS,
+    ROOT,
+    SETTINGS,
+    Gateway,
+    GatewayFactory,
+    in_ci,
+    nginx_missing,
+    running,
+)
 from tests.hostile.upstream import ScriptedUpstream
 
 BOARD = pytest.StashKey[CaseBoard]()
 NOTE = pytest.StashKey[Note]()
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -147,24 +152,10 @@ def gw(
         yield gateway
 
 
-@dataclass
-class GatewayFactory:
-    """Starts the gateway under test in front of other upstreams, for one test."""
-
-    name: str
-    log_dir: Path
-    stack: contextlib.ExitStack
-    started: list[Gateway] = field(default_factory=list)
-
-    def __call__(self, ports: list[int]) -> Gateway:
-        log_dir = self.log_dir / f"{self.name}-{len(self.started)}"
-        gateway = self.stack.enter_context(running(self.name, ports, log_dir))
-        self.started.append(gateway)
-        return gateway
-
-
 @pytest.fixture
-def gateway_to(gateway_name: str, tmp_path: Path) -> Iterator[Callable[[list[int]], Gateway]]:
+def gateway_to(gateway_name: str, tmp_path: Path) -> Iterator[GatewayFactory]:
+    """`gateway_to(ports)` (or `gateway_to(ports, {"SETTING": value})`): a gateway of the kind
+    under test in front of other upstreams, or with other settings, for one test."""
     with contextlib.ExitStack() as stack:
         yield GatewayFactory(gateway_name, tmp_path, stack)
 
@@ -184,6 +175,16 @@ def _require(reason: str | None) -> None:
         if in_ci():
             pytest.fail(f"must run in CI, but {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def storage_ports(real_kids: Children) -> list[int]:
+    """Two real storage services (storage_service, as the bench starts them): an upstream whose
+    /health and /data answer at once, in processes of their own, so a slow answer is the
+    gateway's doing, never the pytest process's."""
+    pool = StoragePool(real_kids, replace(SETTINGS, storage_count=2), ROOT)
+    pool.start_missing()
+    return pool.ports
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,13 @@ A client that took a cut body for a whole one would let every gateway pass the b
 these run the client straight against the scripted upstream, whose answers are known.
 """
 
+import asyncio
+
 import pytest
 
 from tests.hostile.board import CaseBoard
-from tests.hostile.cases import is_own, new_id, run
-from tests.hostile.client import fetch
+from tests.hostile.cases import is_own, new_id, run, within, within_async
+from tests.hostile.client import fetch, request_bytes
 from tests.hostile.upstream import POISON, ScriptedUpstream, good_body, pattern_digest
 
 pytestmark = pytest.mark.hostile
@@ -78,6 +80,45 @@ def test_only_the_first_attempt_is_spoiled(upstream: ScriptedUpstream) -> None:
     assert first.body.startswith(POISON)
     assert second.body == good_body(request_id)
     assert upstream.attempts(request_id) == 2
+
+
+def test_slow_answers_late_and_records_a_connection_closed_before(
+    upstream: ScriptedUpstream,
+) -> None:
+    waited, left = new_id("unit"), new_id("unit")
+    got = run(fetch(upstream.ports[0], "/data?case=slow&delay_ms=100", waited))
+    assert is_own(got, waited)
+
+    async def leave() -> None:
+        _, writer = await asyncio.open_connection("127.0.0.1", upstream.ports[0])
+        writer.write(request_bytes("/data?case=slow&delay_ms=3000", left))
+        await writer.drain()
+        await within_async(lambda: upstream.attempts(left), 3.0)
+        writer.close()
+
+    run(leave())
+    closed = within(lambda: upstream.requests(left)[0].gateway_closed_at, 3.0)
+    assert closed is not None
+    assert not upstream.requests(left)[0].answered
+    (answered,) = upstream.requests(waited)
+    assert answered.answered
+    assert answered.gateway_closed_at is None
+
+
+def test_drip_stops_when_its_reader_leaves(upstream: ScriptedUpstream) -> None:
+    request_id = new_id("unit")
+
+    async def read_a_little() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", upstream.ports[0])
+        writer.write(request_bytes("/data?case=drip", request_id))
+        await writer.drain()
+        await reader.readexactly(128 * 1024)
+        writer.close()
+
+    run(read_a_little())
+    closed = within(lambda: upstream.requests(request_id)[0].gateway_closed_at, 3.0)
+    assert closed is not None
+    assert not upstream.requests(request_id)[0].answered
 
 
 def test_board_adds_what_the_client_got_and_the_declared_differences() -> None:

@@ -21,6 +21,7 @@ import contextlib
 import functools
 import hashlib
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -103,12 +104,23 @@ class Seen:
     request_id: str
     attempt: int
     headers: list[tuple[bytes, bytes]]
+    # time.monotonic() when the gateway closed this connection before the script had answered
+    # in full (the scripts that watch for it: `slow`, `drip`); None while it has not.
+    gateway_closed_at: float | None = None
+    answered: bool = False
 
 
 class Exchange:
     """What a script gets: the request, its attempt number, and the connection to answer on."""
 
-    def __init__(self, writer: asyncio.StreamWriter, seen: Seen, params: dict[str, str]) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        seen: Seen,
+        params: dict[str, str],
+    ) -> None:
+        self.reader = reader
         self.writer = writer
         self.seen = seen
         self.params = params
@@ -137,6 +149,9 @@ class Exchange:
 
     async def pause(self, name: str = "gap_ms", default_ms: int = 50) -> None:
         await asyncio.sleep(self.number(name, default_ms) / 1000)
+
+    def gateway_closed(self) -> None:
+        self.seen.gateway_closed_at = time.monotonic()
 
 
 Script = Callable[[Exchange], Awaitable[bool]]  # True: keep the connection for the next request
@@ -340,6 +355,57 @@ async def _slow_head(x: Exchange) -> bool:
     return False
 
 
+@script("slow")
+async def _slow(x: Exchange) -> bool:
+    """The good answer `delay_ms` late, unless the gateway closes the connection first (it
+    gave the request up: its client left); that is recorded, and nothing is sent."""
+    try:
+        data = await asyncio.wait_for(x.reader.read(1), x.number("delay_ms", 2000) / 1000)
+    except TimeoutError:
+        await x.send(x.good())
+        x.seen.answered = True
+        return True
+    except ConnectionError:
+        data = b""
+    if not data:
+        x.gateway_closed()
+    # Bytes while a request is pending: no gateway may send them; the connection is not reused.
+    return False
+
+
+@script("drip")
+async def _drip(x: Exchange) -> bool:
+    """A `size`-byte body (Content-Length) sent in 64 KiB blocks `gap_ms` apart, so a long
+    response is still being produced when its client leaves; stops, and records when, as soon
+    as the gateway closes the connection."""
+    size = x.number("size", 32 * BLOCK)
+    gap_s = x.number("gap_ms", 10) / 1000
+    closed = asyncio.ensure_future(x.reader.read(1))
+    try:
+        await x.send(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: %d\r\n\r\n" % size
+        )
+        for block in pattern(size):
+            for start in range(0, len(block), 64 * 1024):
+                if closed.done():
+                    # EOF or a reset: the gateway let go. (Bytes would be no better: no
+                    # gateway may send any while a response is pending.)
+                    x.gateway_closed()
+                    return False
+                await x.send(block[start : start + 64 * 1024])
+                await asyncio.sleep(gap_s)
+    except (ConnectionError, OSError):
+        x.gateway_closed()
+        return False
+    finally:
+        if closed.done() and not closed.cancelled():
+            closed.exception()  # a reset is an answer here, not an error to report
+        closed.cancel()
+    x.seen.answered = True
+    return False
+
+
 class ScriptedUpstream:
     """Both listeners and the thread their event loop runs in."""
 
@@ -397,6 +463,11 @@ class ScriptedUpstream:
         with self._lock:
             return [seen.target for seen in self.seen]
 
+    def requests(self, request_id: str) -> list[Seen]:
+        """Every attempt of this request, as the upstream received it."""
+        with self._lock:
+            return [seen for seen in self.seen if seen.request_id == request_id]
+
     async def _serve(
         self, listener: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
@@ -437,4 +508,4 @@ class ScriptedUpstream:
         query = parse_qs(urlsplit(target).query)
         params = {name: values[-1] for name, values in query.items()}
         run = SCRIPTS.get(params.get("case", "echo"), _echo)
-        return await run(Exchange(writer, seen, params))
+        return await run(Exchange(reader, writer, seen, params))

@@ -124,6 +124,31 @@ class TestCaddy:
         assert "Retry-After 1" in config
 
 
+@pytest.mark.skipif(shutil.which("envsubst") is None, reason="envsubst (gettext-base) is missing")
+class TestNginx:
+    """nginx's config is rendered by nginx/render-config.sh (env.sh + the template)."""
+
+    def render(self, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", str(REPO / "nginx" / "render-config.sh"), str(tmp_path / "out")],
+            env={"PATH": "/usr/bin:/bin", "STORAGE_SERVICES": "http://127.0.0.1:9001", **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def test_client_timeout_bounds_a_stalled_client_both_ways(self, tmp_path: Path) -> None:
+        assert self.render(tmp_path, CLIENT_TIMEOUT="2.5").returncode == 0
+        config = (tmp_path / "out" / "conf.d" / "default.conf").read_text()
+        for directive in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+            assert f"{directive} 2500ms;" in config
+
+    def test_a_bad_client_timeout_is_named(self, tmp_path: Path) -> None:
+        done = self.render(tmp_path, CLIENT_TIMEOUT="0")
+        assert done.returncode == 2
+        assert "CLIENT_TIMEOUT must be a positive number of seconds" in done.stderr
+
+
 class TestDefaultsFollowTheGateway:
     """The images cannot import the gateway's settings (no pydantic in them), so their restated
     defaults are held here to the gateway's own: a changed default fails until all agree."""
