@@ -511,3 +511,41 @@ def test_slow_clients_holding_every_file_do_not_lock_normal_clients_out(tmp_path
     assert line["max_connections"] == cap
     # Every slow connection beyond the cap made room for a later one by being closed.
     assert result.closed_by_gateway >= SLOW_CONNECTIONS - cap
+
+
+BROKEN_WORKERS = """
+import sys
+from gateway_service.logs import EventLog
+from gateway_service.settings import load_settings
+from gateway_service.supervisor import Supervisor
+
+class Broken(Supervisor):
+    def _worker(self, index: int) -> int:
+        raise RuntimeError("this worker cannot start")
+
+settings = load_settings(storage_services="http://127.0.0.1:9", health_interval=0,
+                         discovery_interval=0)
+sys.exit(Broken(settings, "127.0.0.1", 0, 2, EventLog(fmt="json")).run())
+"""
+
+
+def test_workers_that_keep_dying_as_they_start_make_the_supervisor_give_up() -> None:
+    """A bad deployment must not spin for ever: after five quick deaths in a row (replaced
+    after 0.1, 0.2, 0.4, 0.8 s) the supervisor stops everything and exits 1."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", BROKEN_WORKERS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert time.monotonic() - started < 20
+    exits = events(done.stderr, "worker_exited")
+    assert len(exits) >= 5
+    assert all(e["how"] == "exit status 70" for e in exits)
+    [gave_up] = events(done.stderr, "gave_up")
+    assert "died 5 times in a row" in str(gave_up["detail"])
+    assert "RuntimeError: this worker cannot start" in done.stderr  # the cause, once per death
