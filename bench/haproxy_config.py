@@ -24,7 +24,6 @@ def render_haproxy(listen_port: int, storage_ports: list[int], values: Mapping[s
     return render(
         f"127.0.0.1:{listen_port}",
         loopback_servers(storage_ports),
-        image_settings(values),
-        threads=1,
+        image_settings({**values, "WORKERS": 1}),
         status_lua=None,
     )

@@ -63,6 +63,8 @@ def render(
 {{
 	admin off
 	auto_https off
+	# A stop (SIGTERM) lets requests in flight finish for this long, then closes what is left.
+	grace_period {_duration(s.shutdown_timeout_s)}
 	servers {{
 		# Go adds 4 KiB to this: 8 KiB of request head in all, like nginx's buffers.
 		max_header_size 4KB

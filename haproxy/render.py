@@ -23,7 +23,8 @@ class SettingError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """The failure-handling settings every gateway gets, in the gateway's units."""
+    """The common settings the proxy images take (HAProxy's and Caddy's), in the gateway's
+    units."""
 
     connect_timeout_s: float = 1.0
     read_timeout_s: float = 5.0
@@ -36,6 +37,16 @@ class Settings:
     discovery_interval_s: float = 5.0
     """Seconds between DNS resolutions of the servers' names; 0: resolve once, at start."""
     access_log: bool = True
+    workers: int | None = None
+    """HAProxy's `nbthread`, Caddy's GOMAXPROCS; None leaves it to the program, which counts
+    the CPUs it may run on but not a container's CPU quota (docs/deploy.md)."""
+    shutdown_timeout_s: float = 10.0
+    """The longest a graceful stop waits for requests in flight (HAProxy's `hard-stop-after`,
+    Caddy's `grace_period`)."""
+
+
+MAX_WORKERS = 64
+"""As the gateway's (gateway_service/settings.py); HAProxy 2.6 is built for 64 threads at most."""
 
 
 def _ms(seconds: float) -> str:
@@ -61,7 +72,6 @@ def render(
     servers: list[str],
     settings: Settings,
     *,
-    threads: int | None = None,
     status_lua: str | None = STATUS_LUA,
 ) -> str:
     """The whole haproxy.cfg: `servers` are host:port authorities, in rotation order.
@@ -91,7 +101,10 @@ def render(
     global_lines = [
         "    maxconn 4096",
         "    log stdout format raw local0",
-        *([f"    nbthread {threads}"] if threads else []),
+        *([f"    nbthread {s.workers}"] if s.workers else []),
+        # A stop (SIGUSR1, the image's STOPSIGNAL) or a reload lets requests in flight finish
+        # for this long, then closes what is left.
+        f"    hard-stop-after {_ms(s.shutdown_timeout_s)}",
         *([f"    lua-load {status_lua}"] if status_lua else []),
     ]
     resolvers = (
@@ -189,6 +202,16 @@ def _integer(env: Mapping[str, str], name: str, default: str, *, minimum: int = 
     return int(raw)
 
 
+def _workers(env: Mapping[str, str]) -> int | None:
+    """WORKERS, when set: 1..MAX_WORKERS. Set but empty is a mistake, as for the gateway."""
+    if "WORKERS" not in env:
+        return None
+    raw = env["WORKERS"].strip()
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_WORKERS:
+        raise SettingError(f"WORKERS must be an integer from 1 to {MAX_WORKERS}, got {raw!r}")
+    return int(raw)
+
+
 def _flag(env: Mapping[str, str], name: str, default: str) -> bool:
     raw = env.get(name, default).strip().lower()
     if raw not in {"true", "1", "yes", "false", "0", "no"}:
@@ -238,6 +261,8 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             env, "DISCOVERY_INTERVAL", str(d.discovery_interval_s), zero=True
         ),
         access_log=_flag(env, "ACCESS_LOG", str(d.access_log)),
+        workers=_workers(env),
+        shutdown_timeout_s=_seconds(env, "SHUTDOWN_TIMEOUT", str(d.shutdown_timeout_s)),
     )
 
 

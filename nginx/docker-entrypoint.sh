@@ -16,6 +16,40 @@ set -eu
 # shellcheck source=nginx/env.sh
 . /usr/local/lib/service-assembly/nginx-env.sh
 sa_nginx_env || exit 2
+
+# WORKERS and SHUTDOWN_TIMEOUT become main-context directives, which the static
+# nginx.conf leaves to the command's -g (nginx reads one -g only): WORKERS
+# replaces `worker_processes` there (unset, the CMD's `auto` stays: one worker
+# per CPU nginx may run on, whatever CPU quota the container has), and
+# `worker_shutdown_timeout` bounds how long a stop (SIGQUIT) or a reload lets
+# requests in flight finish before nginx closes their connections.
+if [ "${1:-}" = nginx ]; then
+    directives="worker_shutdown_timeout $(sa_seconds SHUTDOWN_TIMEOUT "${SHUTDOWN_TIMEOUT:-10}");" || exit 2
+    drop='s/worker_shutdown_timeout[^;]*;//'
+    if [ -n "${WORKERS+set}" ]; then
+        # 1..64, as for the gateway (gateway_service/settings.py).
+        case $WORKERS in
+            [1-9] | [1-5][0-9] | 6[0-4]) ;;
+            *) echo "nginx config: WORKERS must be an integer from 1 to 64, got \"$WORKERS\"" >&2; exit 2 ;;
+        esac
+        directives="worker_processes $WORKERS; $directives"
+        drop="$drop; s/worker_processes[^;]*;//"
+    fi
+    g_arg=''
+    for arg do
+        shift
+        if [ "$g_arg" = next ]; then
+            arg=$(printf '%s' "$arg" | sed -e "$drop" -e 's/  */ /g' -e 's/^ //' -e 's/ $//')
+            arg="${arg:+$arg }$directives"
+            g_arg=rewritten
+        elif [ "$arg" = -g ] && [ -z "$g_arg" ]; then
+            g_arg=next
+        fi
+        set -- "$@" "$arg"
+    done
+    [ "$g_arg" = rewritten ] || set -- "$@" -g "$directives"
+fi
+
 mkdir -p /tmp/nginx
 template_dir=${NGINX_ENVSUBST_TEMPLATE_DIR:-/etc/nginx/templates}
 output_dir=${NGINX_ENVSUBST_OUTPUT_DIR:-/etc/nginx/conf.d}

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from gateway_service.settings import GatewaySettings, load_settings
+from gateway_service.supervisor import KILL_GRACE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
@@ -81,6 +82,13 @@ def settings_map(manifests: list[Manifest], container: Manifest) -> dict[str, st
     (source,) = container["envFrom"]
     data: dict[str, str] = one(manifests, "ConfigMap", source["configMapRef"]["name"])["data"]
     return data
+
+
+def gateway_pod(manifests: list[Manifest]) -> tuple[Manifest, Manifest]:
+    """(pod spec, its one container) of the gateway Deployment."""
+    pod: Manifest = one(manifests, "Deployment", "gateway")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    return pod, container
 
 
 def images_user_id() -> int:
@@ -199,6 +207,33 @@ class TestGateway:
 
         assert set(settings) <= known, f"not gateway settings: {sorted(set(settings) - known)}"
         load_settings(**{name.lower(): value for name, value in settings.items()})
+
+    def test_workers_are_the_cpu_limit_in_whole_cpus(self, manifests: list[Manifest]) -> None:
+        _, container = gateway_pod(manifests)
+        env = {variable["name"]: variable for variable in container["env"]}
+
+        assert env["WORKERS"]["valueFrom"]["resourceFieldRef"] == {
+            "containerName": container["name"],
+            "resource": "limits.cpu",
+            "divisor": "1",
+        }
+        assert "cpu" in container["resources"]["limits"]
+        # `env` wins over `envFrom`: a WORKERS line in the settings would be silently ignored.
+        assert "WORKERS" not in settings_map(manifests, container)
+        # The image's CMD, whose `worker_processes auto` the entrypoint replaces by WORKERS.
+        assert "args" not in container
+        assert "command" not in container
+
+    def test_a_stop_has_time_for_the_pause_the_shutdown_and_the_gateways_kill_grace(
+        self, manifests: list[Manifest]
+    ) -> None:
+        pod, container = gateway_pod(manifests)
+        sleep, pause = container["lifecycle"]["preStop"]["exec"]["command"]
+        default = GatewaySettings.model_fields["shutdown_timeout"].default
+        shutdown = float(settings_map(manifests, container).get("SHUTDOWN_TIMEOUT", default))
+
+        assert sleep == "sleep"
+        assert pod["terminationGracePeriodSeconds"] > float(pause) + shutdown + KILL_GRACE_SECONDS
 
     def test_nginx_overlay_runs_nginx_on_its_port_with_a_writable_conf_d(self) -> None:
         manifests = render(K8S / "overlays" / "nginx")
