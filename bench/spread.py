@@ -21,6 +21,7 @@ import re
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -152,8 +153,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     settings = BenchSettings(server_cpus=None)
-    with children(Path("/tmp") / f"bench-spread-{int(time.time())}") as kids:
-        kids.log_dir.mkdir(parents=True, exist_ok=True)
+    with children(Path(tempfile.mkdtemp(prefix="bench-spread-"))) as kids:
         pool = StoragePool(kids, settings, ROOT)
         pool.start_missing()
         spreads = [measure_mode(mode, args.workers, pool, kids, settings) for mode in MODES]
