@@ -130,7 +130,7 @@ test-integration: venv images ## Run the contract suite against every described 
 	$(PYTHON) -m pytest -m integration tests
 
 # The stacks are removed whatever the outcome, and the swarm left if make initialised it.
-test-swarm: deploy-env docker-check ## Scale, roll and kill storage under load on both swarm stacks (~4 min; results/swarm/)
+test-swarm: venv deploy-env docker-check ## Scale, roll and kill storage under load on both swarm stacks (~4 min; results/swarm/)
 	@$(BUILD_IMAGES) docker-stack.yml docker-stack.nginx.yml
 	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(PYTHON) -m pytest -m swarm tests/swarm; \
 		status=$$?; scripts/swarm.sh down; exit $$status

@@ -15,7 +15,7 @@
 #
 # The Python images' wheels are downloaded first (scripts/download-wheels.sh, with PYTHON's pip).
 # BUILD_JOBS builds run at once (default: the CPU count; on 2 cores two builds at once take
-# two thirds of the time of one after the other, docs/deploy.md). Docker's layer cache makes an
+# two thirds of the time of one after the other, README.md). Docker's layer cache makes an
 # unchanged image a matter of seconds. Each image carries the OCI labels version
 # (scripts/version.sh), revision (git HEAD), created (the commit's time, so a rebuild of the
 # same commit is the same image) and source (IMAGE_SOURCE, else git's origin URL).
