@@ -4,9 +4,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Tests and tools run from the project's own virtualenv, which `make venv` (a prerequisite) creates.
+# Tests and tools run from the project's own virtualenv: a deployment needs only
+# requirements-deploy.txt in it (venv-deploy), every other target requirements-dev.txt too (venv).
 PYTHON ?= .venv/bin/python
 DEPLOY_TIMEOUT ?= 120
+# One line of progress per long step, the step's output in .cache/logs/ (shown when it fails).
+STEP := scripts/step.sh
+# Builds the images named, or those the compose and stack files given run (all five: none given).
+BUILD_IMAGES := PYTHON=$(PYTHON) scripts/build-images.sh
 
 GATEWAY_PROJECT := service-assembly
 NGINX_PROJECT := service-assembly-nginx
@@ -31,27 +36,27 @@ DEPLOY_ENV := .cache/gateway.env
 # BASE_IMAGE / PYTHON_BASE_IMAGE / NGINX_BASE_IMAGE given on the command line or in the
 # environment reach scripts/build-images.sh; otherwise it chooses (see docs/deploy.md).
 
-.PHONY: help venv install-dev docker-check base-image wheels images deploy-env deploy deploy-nginx \
-	deploy-haproxy deploy-caddy \
-	deploy-swarm deploy-swarm-nginx test-swarm test test-unit test-integration lint down clean clean-all bench bench-smoke loadtest loadtest-smoke \
-	k8s-check scan
+.PHONY: help venv venv-deploy install-dev docker-check base-image wheels images deploy-env deploy \
+	deploy-nginx deploy-haproxy deploy-caddy deploy-swarm deploy-swarm-nginx test-swarm test \
+	test-unit test-services test-integration lint down clean clean-all bench bench-smoke loadtest \
+	loadtest-smoke k8s-check scan
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-venv: .venv/.installed ## Create .venv and install the development requirements
-# A stamp file: .venv/bin/python is a symlink, and touching it would touch the system python.
-.venv/.installed: requirements-dev.txt gateway_service/requirements.txt storage_service/requirements.txt
-	@test -x .venv/bin/python || scripts/host-packages.sh venv
-	test -x .venv/bin/python || python3 -m venv .venv
-	.venv/bin/pip install --disable-pip-version-check -r requirements-dev.txt
+venv: .venv/.installed ## Create .venv with every development requirement (tests, lint, load test, bench)
+venv-deploy: .venv/.deploy ## Create .venv with what deploying and its unit tests need (requirements-deploy.txt)
+# Stamp files: .venv/bin/python is a symlink, and touching it would touch the system python.
+.venv/.deploy: requirements-deploy.txt gateway_service/requirements.txt storage_service/requirements.txt
+	@scripts/venv.sh .venv requirements-deploy.txt
+	@touch $@
+.venv/.installed: .venv/.deploy requirements-dev.txt
+	@scripts/venv.sh .venv requirements-dev.txt
 	@touch $@
 
 # The scanners' own virtualenv: checkov's dependencies would fight requirements-dev.txt's pins.
 .venv-scan/.installed: requirements-scan.txt
-	@test -x .venv-scan/bin/python || scripts/host-packages.sh venv
-	test -x .venv-scan/bin/python || python3 -m venv .venv-scan
-	.venv-scan/bin/pip install --disable-pip-version-check -r requirements-scan.txt
+	@scripts/venv.sh .venv-scan requirements-scan.txt
 	@touch $@
 
 install-dev: venv ## Same as venv
@@ -62,44 +67,50 @@ docker-check:
 	@scripts/host-packages.sh compose
 
 base-image: docker-check ## Build the local Debian base image (debootstrap; root). FORCE=1 rebuilds
-	scripts/build-base-image.sh
+	@$(STEP) base-image "base image (debootstrap the first time)" scripts/build-base-image.sh
 
-wheels: venv ## Download the services' pinned requirements as wheels into .cache/wheels
+wheels: venv-deploy ## Download the services' pinned requirements as wheels into .cache/wheels
 	PYTHON=$(PYTHON) scripts/download-wheels.sh
 
-images: docker-check wheels ## Build the storage, gateway, nginx, HAProxy and Caddy images (BASE_IMAGE=... to choose the base)
-	scripts/build-images.sh
+images: docker-check venv-deploy ## Build all five images, in parallel (BUILD_JOBS=, BASE_IMAGE=... to choose the base)
+	@$(BUILD_IMAGES)
 
-deploy-env: venv ## Check the gateway settings (gateway.env + environment) into .cache/gateway.env
-	$(PYTHON) -m gateway_service.deploy_env $(GATEWAY_ENV_FILE) $(DEPLOY_ENV)
+deploy-env: venv-deploy ## Check the gateway settings (gateway.env + environment) into .cache/gateway.env
+	@$(PYTHON) -m gateway_service.deploy_env $(GATEWAY_ENV_FILE) $(DEPLOY_ENV)
 
-# Start one compose deployment with the checked settings and wait until it is healthy.
-# $(1) compose command, $(2) project, $(3) what serves, $(4) port variable, $(5) its default,
-# $(6) its endpoints (no commas: they would split the call's arguments).
+# Build the images one compose deployment runs, start it with the checked settings and wait until
+# it is healthy. $(1) compose command (its last word the compose file), $(2) project, $(3) what
+# serves, $(4) port variable, $(5) its default, $(6) its endpoints (no commas: they would split
+# the call's arguments).
 define compose_up
-	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(1) up -d
-	scripts/wait-healthy.sh $(2) $(DEPLOY_TIMEOUT)
+	@$(BUILD_IMAGES) $(lastword $(1))
+	@$(STEP) up-$(2) "$(3) + storage1..3 started and healthy (project $(2))" \
+		$(SHELL) -c 'GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(1) up -d && scripts/wait-healthy.sh $(2) $(DEPLOY_TIMEOUT)'
 	@echo "$(3) ready: http://127.0.0.1:$${$(4):-$(5)} ($(6))"
 endef
 
-deploy: deploy-env images test-unit ## Build, unit-test and start our gateway + 3 storage services on 127.0.0.1:8000
+# Every deployment first passes the unit tests of the services it deploys, then builds only the
+# images it runs.
+deploy: docker-check deploy-env test-services ## Build, unit-test and start our gateway + 3 storage services on 127.0.0.1:8000
 	$(call compose_up,$(COMPOSE_GATEWAY),$(GATEWAY_PROJECT),gateway,GATEWAY_PORT,8000,GET /data /status /health /metrics)
 
-deploy-nginx: deploy-env images test-unit ## Build, unit-test and start nginx + 3 storage services on 127.0.0.1:8080
+deploy-nginx: docker-check deploy-env test-services ## Build, unit-test and start nginx + 3 storage services on 127.0.0.1:8080
 	$(call compose_up,$(COMPOSE_NGINX),$(NGINX_PROJECT),nginx,NGINX_PORT,8080,GET /data /status /health)
 
-deploy-haproxy: deploy-env images test-unit ## Build, unit-test and start HAProxy + 3 storage services on 127.0.0.1:8081
+deploy-haproxy: docker-check deploy-env test-services ## Build, unit-test and start HAProxy + 3 storage services on 127.0.0.1:8081
 	$(call compose_up,$(COMPOSE_HAPROXY),$(HAPROXY_PROJECT),HAProxy,HAPROXY_PORT,8081,GET /data /status /health)
 
-deploy-caddy: deploy-env images test-unit ## Build, unit-test and start Caddy + 3 storage services on 127.0.0.1:8082
+deploy-caddy: docker-check deploy-env test-services ## Build, unit-test and start Caddy + 3 storage services on 127.0.0.1:8082
 	$(call compose_up,$(COMPOSE_CADDY),$(CADDY_PROJECT),Caddy,CADDY_PORT,8082,GET /data /health; no /status)
 
-deploy-swarm: deploy-env images test-unit ## Deploy our gateway + STORAGE_REPLICAS (3) storage replicas on Docker Swarm, port 8000
+deploy-swarm: docker-check deploy-env test-services ## Deploy our gateway + STORAGE_REPLICAS (3) storage replicas on Docker Swarm, port 8000
+	@$(BUILD_IMAGES) docker-stack.yml
 	GATEWAY_ENV_FILE=$(DEPLOY_ENV) scripts/swarm.sh deploy $(SWARM_STACK) docker-stack.yml \
 		http://127.0.0.1:$${GATEWAY_PORT:-8000} $(DEPLOY_TIMEOUT)
 	@echo "gateway ready on swarm: http://127.0.0.1:$${GATEWAY_PORT:-8000} (docker stack ps $(SWARM_STACK))"
 
-deploy-swarm-nginx: deploy-env images test-unit ## The same with nginx in the gateway's place, port 8080
+deploy-swarm-nginx: docker-check deploy-env test-services ## The same with nginx in the gateway's place, port 8080
+	@$(BUILD_IMAGES) docker-stack.nginx.yml
 	GATEWAY_ENV_FILE=$(DEPLOY_ENV) scripts/swarm.sh deploy $(SWARM_NGINX_STACK) docker-stack.nginx.yml \
 		http://127.0.0.1:$${NGINX_PORT:-8080} $(DEPLOY_TIMEOUT)
 	@echo "nginx ready on swarm: http://127.0.0.1:$${NGINX_PORT:-8080} (docker stack ps $(SWARM_NGINX_STACK))"
@@ -111,11 +122,16 @@ test: venv images ## Run all tests: unit, and integration against the images (ne
 test-unit: venv ## Run the unit tests of both services, toolkit/ and loadcompare/ (the slow differential test runs in `make test`)
 	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests toolkit/tests loadcompare/tests
 
+test-services: venv-deploy ## Run the unit tests of both services: what every deploy runs first (seconds)
+	@$(STEP) unit-tests "unit tests of gateway_service and storage_service" \
+		$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests
+
 test-integration: venv images ## Run the contract suite against every described gateway in containers (GATEWAY_FILES= adds yours)
 	$(PYTHON) -m pytest -m integration tests
 
 # The stacks are removed whatever the outcome, and the swarm left if make initialised it.
-test-swarm: deploy-env images ## Scale, roll and kill storage under load on both swarm stacks (~4 min; results/swarm/)
+test-swarm: venv deploy-env docker-check ## Scale, roll and kill storage under load on both swarm stacks (~4 min; results/swarm/)
+	@$(BUILD_IMAGES) docker-stack.yml docker-stack.nginx.yml
 	GATEWAY_ENV_FILE=$(DEPLOY_ENV) $(PYTHON) -m pytest -m swarm tests/swarm; \
 		status=$$?; scripts/swarm.sh down; exit $$status
 
@@ -155,8 +171,8 @@ down: docker-check ## Stop every compose and swarm deployment (keeps the images)
 	$(COMPOSE_CADDY) down -v --remove-orphans
 	scripts/swarm.sh down
 
-clean: down ## Remove every deployment: containers, networks, stacks and project images (keeps the base image)
-	scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT) $(HAPROXY_PROJECT) $(CADDY_PROJECT)
+clean: down ## Remove every deployment: containers, networks, volumes, stacks (keeps images and caches)
+	@scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT) $(HAPROXY_PROJECT) $(CADDY_PROJECT)
 
-clean-all: down ## clean, plus the local base image, .cache (wheels, rootfs) and .venv-scan
-	ALL=1 scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT) $(HAPROXY_PROJECT) $(CADDY_PROJECT)
+clean-all: down ## clean, plus the project's images, the local base image, the build cache, .cache and .venv-scan
+	@ALL=1 scripts/clean.sh $(GATEWAY_PROJECT) $(NGINX_PROJECT) $(HAPROXY_PROJECT) $(CADDY_PROJECT)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Removes what the deployments left behind after `compose down`: containers and
-# networks of the compose projects, the project images, untagged build
-# leftovers. With ALL=1 also the local base image, .cache/ and the scanners' .venv-scan/.
+# Removes what the deployments left behind after `compose down`: containers and networks of the
+# compose projects. Images and caches stay, so the next deploy or test run reuses them. With
+# ALL=1 also every project image (the five, the local base image and the untagged build stages
+# that are Docker's layer cache), .cache/ and the scanners' .venv-scan/.
 #   scripts/clean.sh [PROJECT ...]   (default: the gateway, nginx, haproxy and caddy projects)
-# Touches nothing outside those compose projects and the project's image names.
+# Touches nothing outside those compose projects and the images labelled as the project's.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,22 +27,19 @@ for project in "${projects[@]}"; do
   fi
 done
 
-images=(service-assembly/storage:dev service-assembly/gateway:dev service-assembly/nginx:dev
-  service-assembly/haproxy:dev service-assembly/caddy:dev)
-[[ ${ALL:-0} == 1 ]] && images+=("${BASE_IMAGE_LOCAL:-service-assembly/base:bookworm}")
-for image in "${images[@]}"; do
-  docker image inspect "$image" >/dev/null 2>&1 || continue
-  # No -f: an image still used by a container we did not create (a test run) stays.
-  if docker rmi "$image" >/dev/null; then
-    echo "clean: removed image $image"
-  else
-    status=1
-  fi
-done
-docker image prune -f --filter label=com.service-assembly.project=service-assembly >/dev/null
+[[ ${ALL:-0} == 1 ]] || exit "$status"
 
-if [[ ${ALL:-0} == 1 ]]; then
-  echo "clean: removing ${repo_root}/.cache (wheels, base rootfs, base image choice) and .venv-scan"
-  rm -rf --one-file-system "${repo_root}/.cache" "${repo_root}/.venv-scan"
+# Every image the project built or imported carries this label; official base images a machine
+# pulled do not, and stay.
+label=label=com.service-assembly.project=service-assembly
+# No -f: an image still used by a container we did not create (a test run) stays, and says so.
+docker image prune -af --filter "$label" >/dev/null
+echo "clean: removed the project's images, the local base image and the build stages"
+mapfile -t left < <(docker images --filter "$label" --format '{{.Repository}}:{{.Tag}}')
+if [[ ${#left[@]} -gt 0 ]]; then
+  echo "clean: still used by a container, so kept: ${left[*]}" >&2
+  status=1
 fi
+echo "clean: removing ${repo_root}/.cache (wheels, base rootfs, logs) and .venv-scan"
+rm -rf --one-file-system "${repo_root}/.cache" "${repo_root}/.venv-scan"
 exit "$status"

@@ -63,8 +63,9 @@ deploy() {
   [[ $# -ge 3 ]] || fail "usage: $0 deploy STACK FILE URL [TIMEOUT]"
   local stack=$1 file=$2 url=$3 timeout=${4:-120}
   local image
-  for image in service-assembly/storage:dev service-assembly/gateway:dev service-assembly/nginx:dev; do
-    docker image inspect "$image" >/dev/null 2>&1 || fail "image ${image} is missing: run 'make images'"
+  for image in $("${repo_root}/scripts/images-of.sh" "$file"); do
+    docker image inspect "service-assembly/${image}:dev" >/dev/null 2>&1 ||
+      fail "image service-assembly/${image}:dev is missing: run 'make images'"
   done
   init
   docker stack deploy --resolve-image never --prune -c "$file" "$stack"
