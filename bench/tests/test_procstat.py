@@ -8,6 +8,7 @@ from bench.procstat import (
     CLOCK_TICKS_PER_SECOND,
     cpu_seconds,
     descendants,
+    parse_busy_ticks,
     parse_cpu_ticks,
     parse_ppid,
     parse_vm_rss,
@@ -89,3 +90,14 @@ class TestRss:
         (proc / "10" / "status").write_text(status_text("nginx", 3_000))
         (proc / "11" / "status").write_text(status_text("nginx", 5_000))
         assert rss_bytes([10, 11, 99], proc) == 8_000 * 1024
+
+
+def test_the_machine_is_busy_for_all_but_its_idle_and_iowait_ticks() -> None:
+    text = "cpu  100 5 40 9000 30 2 3 1 7 0\ncpu0 50 2 20 4500 15 1 1 0 3 0\nintr 1\n"
+    # user + nice + system + irq + softirq + steal; guest (7) is already inside user.
+    assert parse_busy_ticks(text) == 100 + 5 + 40 + 2 + 3 + 1
+
+
+def test_proc_stat_without_a_cpu_line_is_refused() -> None:
+    with pytest.raises(ValueError, match="no `cpu` line"):
+        parse_busy_ticks("intr 1\n")
