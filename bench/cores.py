@@ -65,8 +65,9 @@ def load_cpus(count: int, allowed: Sequence[int]) -> list[int]:
     """wrk and the upstream run on the CPUs the gateway at `count` workers leaves free, so they
     never take its cores' time (nor the upstream its wake-ups); when it leaves none (2 workers
     on 2 cores), on every CPU, where the kernel balances them with the gateway's workers.
-    Pinned to one busy core instead, wrk, one thread driving every connection, would get only
-    its share of that core and hold all of them up (docs/bench.md has the measurements)."""
+    Pinned to one core a worker keeps busy, wrk (one thread driving every connection) would get
+    only its share of that core; left free, the kernel can move it (docs/bench.md has the
+    measurements)."""
     cpus = sorted(allowed)
     return cpus[count:] or cpus
 
@@ -128,16 +129,19 @@ def run_cores(
     allowed = sorted(os.sched_getaffinity(0)) if settings.server_cpus is not None else []
     placed = {count: gateway_cpus(count, allowed) for count in counts}
     loads = {count: load_cpus(count, allowed) for count in counts}
-    # Each contender's count; `direct` is measured with wrk and the upstream placed as for the
-    # smallest one.
-    count_of: dict[str, int] = {"direct": counts[0]}
+    # Each contender's gateway and count; `direct` is measured with wrk and the upstream placed
+    # as for the smallest count.
+    who: dict[str, tuple[str, int]] = {"direct": ("direct", counts[0])}
     with contextlib.ExitStack() as stack:
 
         def kids_in(folder: str) -> Children:
             (work_dir / folder).mkdir(parents=True, exist_ok=True)
             return stack.enter_context(children(work_dir / folder))
 
-        upstream = StaticUpstream(kids_in("upstream"), settings)
+        # One upstream worker per core no gateway count uses (one when there is none), so on a
+        # larger machine the upstream keeps up with the gateways' largest count.
+        spare = len(allowed) - max(counts)
+        upstream = StaticUpstream(kids_in("upstream"), settings, max(1, spare))
         contenders: list[Target] = []
         if "direct" in settings.targets:
             contenders.append(start_direct(upstream))
@@ -147,7 +151,7 @@ def run_cores(
             for name in names:
                 target = start_target(name, kids, upstream, at, source_dir, nginx_dir, count)
                 contenders.append(replace(target, name=contender(name, count)))
-                count_of[contender(name, count)] = count
+                who[contender(name, count)] = (name, count)
         for target in contenders:
             direct = target.name == "direct"
             wait_serving_all(target, upstream.names[:1] if direct else upstream.names)
@@ -158,7 +162,7 @@ def run_cores(
         )
 
         def place(target: Target) -> BenchSettings:
-            cpus = loads[count_of[target.name]]
+            cpus = loads[who[target.name][1]]
             root = upstream.child(0).pid
             for pid in [root, *descendants(root)] if cpus else []:
                 with contextlib.suppress(ProcessLookupError):  # its failure shows in wrk's errors
@@ -169,7 +173,7 @@ def run_cores(
             contenders, settings, progress, upstream_roots=[upstream.child(0).pid], place=place
         )
         memory = {
-            t.name: process_memory(t.name.rpartition(" x")[0], t.root.pid, t.root.log_path)
+            t.name: process_memory(who[t.name][0], t.root.pid, t.root.log_path)
             for t in contenders
             if t.name != "direct"
         }

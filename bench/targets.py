@@ -157,10 +157,11 @@ class StaticUpstream:
     """The cores phase's upstream: one nginx process answering on a port per storage service
     with that service's own /data and /health bodies, for a fraction of its CPU per request.
 
-    Nothing here is ever killed (the cores phase has no drills), so one process serves all.
+    Nothing here is ever killed (the cores phase has no drills), so one nginx serves all, with
+    `workers` worker processes.
     """
 
-    def __init__(self, kids: Children, settings: BenchSettings) -> None:
+    def __init__(self, kids: Children, settings: BenchSettings, workers: int = 1) -> None:
         self.names = [f"storage{i}" for i in range(1, settings.storage_count + 1)]
         self.ports = [free_port() for _ in self.names]
         prefix = kids.log_dir / "upstream"
@@ -178,7 +179,7 @@ class StaticUpstream:
                 ]
             )
         )
-        base = nginx_command(prefix, conf)
+        base = nginx_command(prefix, conf, workers)
         self._child = _start_checked(
             kids, "upstream", [*base, "-t"], base, None, kids.log_dir / "upstream.log"
         )

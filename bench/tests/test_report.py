@@ -194,11 +194,13 @@ class TestTargets:
     def test_an_added_latency_below_zero_is_noise_and_checks_nothing(self) -> None:
         results = sample_results()
         results["added_p99_us"] = {"gateway": -30.0, "nginx": 200.0}
-        assert "added p99 at most 1.5x nginx's: -0.15x, not checked (an added latency below 0" in (
-            render_targets(results)
-        )
-        results["added_p99_us"] = {"gateway": -30.0, "nginx": -20.0}
-        assert "added p99 at most 1.5x nginx's: not measured in this run" in render_targets(results)
+        assert (
+            "added p99 at most 1.5x nginx's: ours -30.0 us, nginx's 200 us; not checked "
+            "(an added latency at or below 0 is noise)"
+        ) in render_targets(results)
+        results["added_p99_us"] = {"gateway": 30.0, "nginx": -20.0}
+        assert "nginx's -20.0 us; not checked" in render_targets(results)
+        assert row(render_figures(results), "added p99 over direct")[-3] == "-"
 
     def test_without_nginx_in_the_run_nothing_is_claimed(self) -> None:
         results = sample_results()
@@ -357,7 +359,8 @@ class TestCores:
         text = render_cores_targets(with_cores()["cores"])
         assert "scaling from 1 to 2 workers at least 90% of nginx's: 1.40x against 1.20x, " in text
         assert "117%, met" in text
-        assert "CPU per request with 2 workers at most 1.1x ours with 1: 1.08x, met" in text
+        assert "with 2 workers at most 1.1x ours with 1: 1.08x, met (nginx's: 1.05x)" in text
+        assert "met (this machine allows about 1.42x and 0.98x)" in text
         results = with_cores()
         results["cores"]["figures"]["gateway x2"]["requests_per_s"] = 10_700.0
         results["cores"]["figures"]["gateway x2"]["cpu_us_per_request"] = 56.0
