@@ -153,7 +153,7 @@ loadtest: venv ## Compare both gateways under locust load (~10 min); report in r
 loadtest-smoke: venv ## Short load comparison for CI on 2 locust workers (<2 min once deployed); fails if a run gave no result
 	$(PYTHON) -m loadtests --short --deploy --workers 2 $(LOADTEST_ARGS)
 
-bench: venv ## Benchmark our gateway against nginx, HAProxy and Caddy (~7 min; results/bench/)
+bench: venv ## Benchmark our gateway against nginx, HAProxy and Caddy, at 1 and 2 workers (~15 min; results/bench/)
 	@scripts/host-packages.sh bench
 	$(PYTHON) -m bench $(BENCH_ARGS)
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.cores import run_cores
 from bench.failover import failover
-from bench.measure import added_p50, medians, run_rounds
+from bench.measure import added, medians, run_rounds
 from bench.memory import measure_memory
 from bench.nginx_config import NginxTemplateError
 from bench.processes import BenchError, children
@@ -60,6 +61,16 @@ def _non_negative(value: str) -> int:
     if number < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return number
+
+
+def _counts(value: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(sorted({int(n) for n in value.split(",") if n.strip()}))
+    except ValueError:
+        counts = ()
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"worker counts like 1,2; got {value!r}")
+    return counts
 
 
 def _seconds(value: str) -> float:
@@ -173,6 +184,15 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
         default=d.memory_deadline_s,
         help="seconds after which a memory client gives up",
     )
+    p.add_argument(
+        "--cores",
+        type=_counts,
+        default=d.cores,
+        metavar="N,N",
+        help="cores phase: the worker (thread, GOMAXPROCS) counts every gateway is measured at "
+        f"(default: {','.join(map(str, d.cores))})",
+    )
+    p.add_argument("--no-cores", action="store_true", help="skip the cores phase")
     p.add_argument("--results-dir", type=Path, default=RESULTS_ROOT / "bench")
     p.add_argument(
         "--source-dir",
@@ -204,6 +224,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchSettings, argparse.Namespac
         memory_clients=a.memory_clients,
         memory_body_bytes=a.memory_body_mib * MIB,
         memory_deadline_s=a.memory_deadline,
+        cores=() if a.no_cores else a.cores,
     )
     return (smoke_settings(settings) if a.smoke else settings), a
 
@@ -231,7 +252,11 @@ def run(settings: BenchSettings, a: argparse.Namespace, started_at: str) -> dict
         log(f"storage services on ports {pool.ports}; work dir {work}")
         targets = start_targets(kids, pool, settings, a.source_dir, a.nginx_dir)
         log("targets: " + ", ".join(f"{t.name} :{t.port} (pid {t.root.pid})" for t in targets))
-        samples = run_rounds(targets, settings, log)
+        samples = run_rounds(targets, settings, log, pool.pids())
+        cores: dict[str, Any] = {}
+        if settings.cores and any(n in GATEWAYS for n in settings.targets):
+            log(f"cores phase: every gateway at {', '.join(map(str, settings.cores))} worker(s)")
+            cores = run_cores(settings, a.source_dir, a.nginx_dir, Path(work) / "cores", log)
         drills: dict[str, dict[str, Any]] = {}
         if settings.failover:
             for target in (t for t in targets if t.name in GATEWAYS):
@@ -258,7 +283,9 @@ def run(settings: BenchSettings, a: argparse.Namespace, started_at: str) -> dict
             "machine": machine_and_versions(),
             "samples": {n: [s.as_dict() for s in runs] for n, runs in samples.items()},
             "medians": medians(samples),
-            "added_p50_us": added_p50(samples),
+            "added_p50_us": added(samples, "p50_us_1"),
+            "added_p99_us": added(samples, "p99_us_1"),
+            "cores": cores,
             "failover": drills,
             "memory": memory,
         }

@@ -18,12 +18,14 @@ def loopback_servers(storage_ports: list[int]) -> list[str]:
     return [f"127.0.0.1:{port}" for port in storage_ports]
 
 
-def render_haproxy(listen_port: int, storage_ports: list[int], values: Mapping[str, float]) -> str:
-    """One thread, round-robin, retries on another server, active + passive health, keep-alive;
-    no /status (the bench does not read it)."""
+def render_haproxy(
+    listen_port: int, storage_ports: list[int], values: Mapping[str, float], threads: int = 1
+) -> str:
+    """`nbthread threads` (one by default), round-robin, retries on another server, active +
+    passive health, keep-alive; no /status (the bench does not read it)."""
     return render(
         f"127.0.0.1:{listen_port}",
         loopback_servers(storage_ports),
-        image_settings({**values, "WORKERS": 1}),
+        image_settings({**values, "WORKERS": threads}),
         status_lua=None,
     )

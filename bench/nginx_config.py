@@ -54,6 +54,54 @@ def render(nginx_dir: Path, out_dir: Path, env: Mapping[str, str]) -> Path:
     return out_dir / "nginx.conf"
 
 
-def main_directives(user: str | None) -> str:
-    """What the project's nginx.conf leaves to its caller (`-g`): one worker, foreground."""
-    return "daemon off; worker_processes 1;" + (f" user {user};" if user else "")
+def main_directives(user: str | None, workers: int = 1) -> str:
+    """What the project's nginx.conf leaves to its caller (`-g`): `workers` worker processes
+    (one by default), in the foreground."""
+    return f"daemon off; worker_processes {workers};" + (f" user {user};" if user else "")
+
+
+def _quoted(text: str) -> str:
+    """An nginx single-quoted string; refuses what would need escaping (or expand as `$var`)."""
+    if any(c in text for c in "'\\$"):
+        raise NginxTemplateError(f"cannot quote {text[:40]!r} for nginx")
+    return f"'{text}'"
+
+
+def render_static(upstreams: list[tuple[int, bytes, bytes]]) -> str:
+    """A whole nginx.conf that answers like the storage services, for no more than a static
+    reply costs: one `server` per (port, /data body, /health body), on 127.0.0.1.
+
+    Every other path gets the /data body. Keep-alive has no request limit and outlasts the
+    gateways' idle pools, like the storage services' uvicorn (`--timeout-keep-alive 75`), so
+    no gateway pays for reconnecting that the storage services would not make it pay.
+    """
+    servers = "".join(
+        f"""
+    server {{
+        listen 127.0.0.1:{port};
+        location = /health {{ return 200 {_quoted(health.decode())}; }}
+        location / {{ return 200 {_quoted(data.decode())}; }}
+    }}"""
+        for port, data, health in upstreams
+    )
+    return f"""# The cores phase's upstream (bench/cores.py), rendered by bench/nginx_config.py.
+pid nginx.pid;
+error_log stderr warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    client_body_temp_path client_body_temp;
+    proxy_temp_path proxy_temp;
+    fastcgi_temp_path fastcgi_temp;
+    uwsgi_temp_path uwsgi_temp;
+    scgi_temp_path scgi_temp;
+    access_log off;
+    server_tokens off;
+    tcp_nodelay on;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+    default_type application/json;
+{servers}
+}}
+"""

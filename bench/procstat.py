@@ -62,6 +62,22 @@ def cpu_seconds(pids: list[int], proc: Path = Path("/proc")) -> float:
     return ticks / CLOCK_TICKS_PER_SECOND
 
 
+def parse_busy_ticks(stat_text: str) -> int:
+    """Ticks all CPUs spent busy, from /proc/stat's `cpu` line: everything but idle and iowait
+    (guest time is already inside user and nice)."""
+    for line in stat_text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+            return user + nice + system + irq + softirq + steal
+    raise ValueError("no `cpu` line in /proc/stat")
+
+
+def machine_busy_seconds(proc: Path = Path("/proc")) -> float:
+    """CPU seconds the whole machine has spent busy since boot, over all CPUs."""
+    return parse_busy_ticks((proc / "stat").read_text()) / CLOCK_TICKS_PER_SECOND
+
+
 def parse_status_bytes(status_text: str, field: str) -> int | None:
     """A `kB` field of /proc/PID/status (VmRSS, VmHWM, ...) in bytes; None if it is absent."""
     prefix = f"{field}:"
@@ -80,13 +96,16 @@ def parse_vm_rss(status_text: str) -> int | None:
     return parse_status_bytes(status_text, "VmRSS")
 
 
-def status_bytes(pids: list[int], field: str, proc: Path = Path("/proc")) -> int:
-    """The sum of a /proc/PID/status field over these processes; a process that is gone counts 0."""
+def status_bytes(
+    pids: list[int], field: str, proc: Path = Path("/proc"), source: str = "status"
+) -> int:
+    """The sum of a `kB` field of /proc/PID/<source> over these processes (`status`, or
+    `smaps_rollup` for Pss); a process that is gone, or that may not be read, counts 0."""
     total = 0
     for pid in pids:
         try:
-            text = (proc / str(pid) / "status").read_text()
-        except (FileNotFoundError, ProcessLookupError):
+            text = (proc / str(pid) / source).read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
         total += parse_status_bytes(text, field) or 0
     return total

@@ -122,6 +122,9 @@ class BenchSettings:
     memory_deadline_s: float = 60.0
     # RSS "after" is read this long after the last client finished.
     memory_after_s: float = 2.0
+    # Cores phase (bench/cores.py): every gateway measured at each of these worker counts;
+    # empty: the phase is skipped.
+    cores: tuple[int, ...] = (1, 2)
     smoke: bool = False
     gateway: dict[str, float] = field(default_factory=shared_settings)
     # nginx's `keepalive` in its upstream block: idle connections kept per worker.

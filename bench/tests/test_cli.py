@@ -127,3 +127,26 @@ def test_an_unreadable_gateway_file_is_one_line_and_status_2() -> None:
     assert (
         done.stderr == "bench: /nonexistent/mine.toml: cannot read it (No such file or directory)\n"
     )
+
+
+def test_the_cores_phase_measures_1_and_2_workers_by_default_and_can_be_skipped() -> None:
+    default, _ = parse_args([])
+    skipped, _ = parse_args(["--no-cores"])
+    chosen, _ = parse_args(["--cores", "4,1,2,2"])
+    assert default.cores == (1, 2)
+    assert skipped.cores == ()
+    assert chosen.cores == (1, 2, 4)
+
+
+def test_the_smoke_run_keeps_the_cores_phase() -> None:
+    settings, _ = parse_args(["--smoke"])
+    assert settings.cores == (1, 2)
+
+
+@pytest.mark.parametrize("counts", ["0,1", "two", ","])
+def test_worker_counts_must_be_whole_numbers_from_1(
+    counts: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--cores", counts])
+    assert "worker counts like 1,2" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import pytest
 
 from bench.caddy_config import render_caddy
 from bench.haproxy_config import render_haproxy
-from bench.nginx_config import NginxTemplateError, bind_loopback
+from bench.nginx_config import NginxTemplateError, bind_loopback, main_directives, render_static
 from bench.settings import shared_settings
 from caddy.render import render as caddy_render
 from haproxy.render import Settings
@@ -34,6 +34,10 @@ class TestHaproxy:
 
     def test_listens_on_loopback_only(self) -> None:
         assert "bind 127.0.0.1:8123" in render_haproxy(8123, [9001], shared_settings())
+
+    def test_one_thread_unless_told_more(self) -> None:
+        assert "    nbthread 1\n" in render_haproxy(8080, [9001], shared_settings())
+        assert "    nbthread 2\n" in render_haproxy(8080, [9001], shared_settings(), threads=2)
 
     @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
     def test_haproxy_accepts_the_config(self, tmp_path: Path) -> None:
@@ -104,3 +108,47 @@ class TestNginxListen:
     def test_a_config_that_does_not_listen_on_the_port_is_refused(self) -> None:
         with pytest.raises(NginxTemplateError, match="does not `listen 18080`"):
             bind_loopback("server {\n    listen 8080;\n}\n", 18080)
+
+
+class TestNginxWorkers:
+    def test_one_worker_unless_told_more_and_the_user_when_root(self) -> None:
+        assert main_directives(None) == "daemon off; worker_processes 1;"
+        assert main_directives("bench", 2) == "daemon off; worker_processes 2; user bench;"
+
+
+def static_config() -> str:
+    return render_static(
+        [
+            (9001, b'{"instance":"storage1","items":[]}', b'{"status": "available"}'),
+            (9002, b'{"instance":"storage2","items":[]}', b'{"status": "available"}'),
+        ]
+    )
+
+
+class TestStaticUpstream:
+    def test_a_server_per_port_on_loopback_with_its_own_data_and_health(self) -> None:
+        config = static_config()
+        assert "listen 127.0.0.1:9001;" in config
+        assert """location / { return 200 '{"instance":"storage2","items":[]}'; }""" in config
+        assert """location = /health { return 200 '{"status": "available"}'; }""" in config
+
+    def test_keep_alive_lasts_like_the_storage_services_and_nothing_is_logged(self) -> None:
+        config = static_config()
+        assert "keepalive_timeout 75s;" in config
+        assert "access_log off;" in config
+
+    @pytest.mark.parametrize("body", [b"it's", b"$host", b"back\\slash"])
+    def test_a_body_nginx_would_read_differently_is_refused(self, body: bytes) -> None:
+        with pytest.raises(NginxTemplateError, match="cannot quote"):
+            render_static([(9001, body, b"{}")])
+
+    @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+    def test_nginx_accepts_the_config(self, tmp_path: Path) -> None:
+        conf = tmp_path / "nginx.conf"
+        conf.write_text(static_config())
+        check = subprocess.run(
+            ["nginx", "-p", f"{tmp_path}/", "-c", str(conf), "-e", "stderr", "-t"],
+            capture_output=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr

@@ -1,6 +1,6 @@
 """Rounds, medians and added latency, from samples (no processes)."""
 
-from bench.measure import Sample, added_p50, medians, round_order
+from bench.measure import Sample, added, medians, round_order
 
 
 def sample(p50_1: float, cpu: float = 30.0) -> Sample:
@@ -31,8 +31,8 @@ def test_added_latency_pairs_each_round_with_direct_in_the_same_round() -> None:
         "direct": [sample(100), sample(300), sample(110)],
         "nginx": [sample(180), sample(380), sample(200)],
     }
-    assert added_p50(runs) == {"nginx": 80}
+    assert added(runs) == {"nginx": 80}
 
 
 def test_without_direct_there_is_no_added_latency() -> None:
-    assert added_p50({"nginx": [sample(180)]}) == {}
+    assert added({"nginx": [sample(180)]}) == {}

@@ -9,6 +9,7 @@ from bench.procstat import (
     TCP_LISTEN,
     cpu_seconds,
     descendants,
+    parse_busy_ticks,
     parse_cpu_ticks,
     parse_ppid,
     parse_tcp_table,
@@ -128,3 +129,14 @@ class TestSockets:
         # side (200, another process), not another port (103).
         assert tcp_peers([10, 11, 99], 0x1F90, tmp_path) == {0xA000, 0xA001}
         assert socket_inodes([10, 11], tmp_path) == {100, 101, 102, 103}
+
+
+def test_the_machine_is_busy_for_all_but_its_idle_and_iowait_ticks() -> None:
+    text = "cpu  100 5 40 9000 30 2 3 1 7 0\ncpu0 50 2 20 4500 15 1 1 0 3 0\nintr 1\n"
+    # user + nice + system + irq + softirq + steal; guest (7) is already inside user.
+    assert parse_busy_ticks(text) == 100 + 5 + 40 + 2 + 3 + 1
+
+
+def test_proc_stat_without_a_cpu_line_is_refused() -> None:
+    with pytest.raises(ValueError, match="no `cpu` line"):
+        parse_busy_ticks("intr 1\n")

@@ -5,11 +5,14 @@ from typing import Any
 from bench.report import (
     memory_rows,
     ratios,
+    render_cores,
+    render_cores_targets,
     render_failover,
     render_figures,
     render_markdown,
     render_memory,
     render_targets,
+    sharing_rows,
 )
 from bench.settings import MIB
 
@@ -144,18 +147,29 @@ def test_the_whole_report_states_settings_machine_and_versions() -> None:
 class TestTargets:
     def test_ratios_exactly_at_the_targets_meet_them(self) -> None:
         results = sample_results()
-        results["medians"]["gateway"]["cpu_us_per_request"] = 70.0  # nginx: 28
-        results["added_p50_us"]["gateway"] = 120.0  # nginx: 80
+        results["medians"]["gateway"]["cpu_us_per_request"] = 56.0  # nginx: 28
+        results["added_p50_us"]["gateway"] = 104.0  # nginx: 80
+        results["added_p99_us"] = {"gateway": 300.0, "nginx": 200.0}
         text = render_targets(results)
-        assert "CPU per request at most 2.5x nginx's: 2.50x, met" in text
-        assert "added p50 at most 1.5x nginx's: 1.50x, met" in text
+        assert "CPU per request at most 2x nginx's: 2.00x, met" in text
+        assert "added p50 at most 1.3x nginx's: 1.30x, met" in text
+        assert "added p99 at most 1.5x nginx's: 1.50x, met" in text
 
     def test_ratios_above_the_targets_do_not(self) -> None:
         results = sample_results()
-        results["added_p50_us"]["gateway"] = 121.0
+        results["added_p50_us"]["gateway"] = 105.0
+        results["added_p99_us"] = {"gateway": 301.0, "nginx": 200.0}
         text = render_targets(results)
-        assert "CPU per request at most 2.5x nginx's: 3.00x, NOT met" in text
-        assert "added p50 at most 1.5x nginx's: 1.51x, NOT met" in text
+        assert "CPU per request at most 2x nginx's: 3.00x, NOT met" in text
+        assert "added p50 at most 1.3x nginx's: 1.31x, NOT met" in text
+        assert "added p99 at most 1.5x nginx's: 1.50x, NOT met" in text
+
+    def test_added_p99_is_a_row_of_the_table(self) -> None:
+        results = sample_results()
+        results["added_p99_us"] = {"gateway": 600.0, "nginx": 400.0}
+        cells = row(render_figures(results), "added p99 over direct")
+        assert cells[1:3] == ["-", "600"]
+        assert cells[-3] == "1.50x"
 
     def test_a_failed_drill_of_our_gateway_fails_the_target(self) -> None:
         results = sample_results()
@@ -174,8 +188,19 @@ class TestTargets:
         results = sample_results()
         results["added_p50_us"] = {}
         text = render_targets(results)
-        assert "added p50 at most 1.5x nginx's: not measured in this run, not checked" in text
-        assert "CPU per request at most 2.5x nginx's: 3.00x, NOT met" in text
+        assert "added p50 at most 1.3x nginx's: not measured in this run, not checked" in text
+        assert "CPU per request at most 2x nginx's: 3.00x, NOT met" in text
+
+    def test_an_added_latency_below_zero_is_noise_and_checks_nothing(self) -> None:
+        results = sample_results()
+        results["added_p99_us"] = {"gateway": -30.0, "nginx": 200.0}
+        assert (
+            "added p99 at most 1.5x nginx's: ours -30.0 us, nginx's 200 us; not checked "
+            "(an added latency at or below 0 is noise)"
+        ) in render_targets(results)
+        results["added_p99_us"] = {"gateway": 30.0, "nginx": -20.0}
+        assert "nginx's -20.0 us; not checked" in render_targets(results)
+        assert row(render_figures(results), "added p99 over direct")[-3] == "-"
 
     def test_without_nginx_in_the_run_nothing_is_claimed(self) -> None:
         results = sample_results()
@@ -264,3 +289,112 @@ def test_baselines_get_columns_after_the_gateways() -> None:
         "direct", "gateway", "nginx", "haproxy", "caddy",
         "fastapi-httpx", "asgi-aiohttp", "asgi-pyreqwest",
     ]  # fmt: skip
+
+
+def cores_figures(rps: float, cpu: float, p50: float = 100.0) -> dict[str, float]:
+    return {
+        "requests_per_s": rps, "cpu_us_per_request": cpu, "errors": 0,
+        "wrk_cpu_us_per_request": 12.0, "upstream_cpu_us_per_request": 10.0, "other_cpus": 0.05,
+        "added_p50_us": p50, "added_p99_us": 3 * p50, "added_p50_us_n": 10 * p50,
+        "added_p99_us_n": 30 * p50,
+    }  # fmt: skip
+
+
+def with_cores(counts: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
+    results = sample_results()
+    gateway = {1: (10_000.0, 50.0), 2: (14_000.0, 54.0), 4: (15_000.0, 60.0)}
+    nginx = {1: (30_000.0, 20.0), 2: (36_000.0, 21.0), 4: (36_000.0, 22.0)}
+    figures = {"direct": cores_figures(60_000.0, 8.0)}
+    for count in counts:
+        figures[f"gateway x{count}"] = cores_figures(*gateway[count], p50=60.0)
+        figures[f"nginx x{count}"] = cores_figures(*nginx[count], p50=50.0)
+    mib = 1024 * 1024
+    results["cores"] = {
+        "counts": list(counts), "gateways": ["gateway", "nginx"], "skipped": ["mine"],
+        "upstream": "one nginx process", "gateway_cpus": {"1": "0", "2": "0,1"},
+        "load_cpus": {"1": "1", "2": "0,1"}, "cpus": 2, "other_cpus": {"median": 0.05, "max": 0.2},
+        "figures": figures,
+        "memory": {
+            "gateway x2": [
+                {"role": "supervisor", "pid": 10, "rss": 30 * mib, "pss": 10 * mib},
+                {"role": "control", "pid": 11, "rss": 40 * mib, "pss": 20 * mib},
+                {"role": "worker", "pid": 12, "rss": 50 * mib, "pss": 30 * mib},
+                {"role": "worker", "pid": 13, "rss": 52 * mib, "pss": 30 * mib},
+            ],
+            "nginx x2": [
+                {"role": "master", "pid": 20, "rss": 8 * mib, "pss": 2 * mib},
+                {"role": "worker", "pid": 21, "rss": 9 * mib, "pss": 4 * mib},
+                {"role": "worker", "pid": 22, "rss": 9 * mib, "pss": 4 * mib},
+            ],
+        },
+    }  # fmt: skip
+    return results
+
+
+class TestCores:
+    def test_scaling_is_requests_per_second_over_those_at_the_smallest_count(self) -> None:
+        text = render_cores(with_cores())
+        assert row(text, "gateway | 2")[3] == "1.40x"
+        assert row(text, "nginx | 2")[3] == "1.20x"
+        assert row(text, "gateway | 1")[3] == "1.00x"
+
+    def test_a_row_shows_the_cpus_a_gateway_used_and_its_added_latencies(self) -> None:
+        cells = row(render_cores(with_cores()), "gateway | 2")
+        assert cells[2] == "14,000"
+        assert cells[4:6] == ["54.0", "0.76"]
+        assert cells[6:10] == ["60.0", "180", "600", "1,800"]
+
+    def test_direct_is_the_upstream_alone_with_no_scaling(self) -> None:
+        cells = row(render_cores(with_cores()), "direct")
+        assert cells[1:5] == ["-", "60,000", "-", "8.0"]
+
+    def test_the_machine_allows_less_scaling_to_a_gateway_that_costs_less(self) -> None:
+        rows = {(r[0], r[1]): r[2:] for r in sharing_rows(with_cores()["cores"])}
+        # 2 CPUs x 54 / (54 + 12 + 10) for ours; 2 x 21 / (21 + 22) for nginx.
+        assert rows["gateway", "2"] == ["12.0", "10.0", "1.06", "0.05", "1.42x"]
+        assert rows["nginx", "2"][-1] == "0.98x"
+        assert rows["nginx", "1"][-1] == "-"
+
+    def test_the_scaling_targets_are_met_or_missed_against_nginx_in_the_same_run(self) -> None:
+        text = render_cores_targets(with_cores()["cores"])
+        assert "scaling from 1 to 2 workers at least 90% of nginx's: 1.40x against 1.20x, " in text
+        assert "117%, met" in text
+        assert "with 2 workers at most 1.1x ours with 1: 1.08x, met (nginx's: 1.05x)" in text
+        assert "met (this machine allows about 1.42x and 0.98x)" in text
+        results = with_cores()
+        results["cores"]["figures"]["gateway x2"]["requests_per_s"] = 10_700.0
+        results["cores"]["figures"]["gateway x2"]["cpu_us_per_request"] = 56.0
+        text = render_cores_targets(results["cores"])
+        assert "1.07x against 1.20x, 89%, NOT met" in text
+        assert "ours with 1: 1.12x, NOT met" in text
+
+    def test_the_ratio_targets_are_checked_at_each_count(self) -> None:
+        text = render_cores_targets(with_cores()["cores"])
+        assert "- CPU per request at most 2x nginx's (2 workers each): 2.57x, NOT met" in text
+        assert "- added p50 at most 1.3x nginx's (1 worker each): 1.20x, met" in text
+        assert "- added p99 at most 1.5x nginx's (2 workers each): 1.20x, met" in text
+
+    def test_scaling_is_not_checked_when_the_counts_leave_out_1_or_2(self) -> None:
+        text = render_cores_targets(with_cores((2, 4))["cores"])
+        assert "scaling from 1 to 2 workers: not checked" in text
+        assert row(render_cores(with_cores((2, 4))), "gateway | 4")[3] == "1.07x"
+
+    def test_each_process_of_a_gateway_is_listed_with_its_rss(self) -> None:
+        text = render_cores(with_cores())
+        cells = row(text, "gateway | 2 | supervisor")
+        assert cells[2:] == [
+            "supervisor 30.0, control 40.0, worker 50.0, worker 52.0", "51.0", "172.0", "90.0"
+        ]  # fmt: skip
+        assert row(text, "nginx | 2 | master")[3] == "9.0"
+
+    def test_the_intro_says_where_everything_ran_and_who_was_left_out(self) -> None:
+        text = render_cores(with_cores())
+        assert "1 worker(s) on CPU 0, wrk and the upstream on CPU 1; " in text
+        assert "2 worker(s) on CPU 0,1, wrk and the upstream on every CPU, shared with" in text
+        assert "median 0.05 CPUs, at most 0.20" in text
+        assert "`mine` is left out: its description does not list WORKERS" in text
+
+    def test_a_run_without_the_phase_says_so(self) -> None:
+        assert render_cores(sample_results()) == "(cores phase not run)"
+        assert "(cores phase not run)" in render_markdown(sample_results())
+        assert "### Cores" in render_markdown(with_cores())
