@@ -142,60 +142,47 @@ class Proxy:
 
         failures: list[str] = []
         try:
-            await self._proxy(scope, receive, send, request_id, path, forwarded, failures, started)
+            tried: list[Backend] = []
+            while (backend := self.balancer.pick(self.clock(), tried)) is not None:
+                upstream = self.upstreams[backend]
+                if tried:
+                    self.stats.count_retry()
+                attempt_started = time.perf_counter()
+                try:
+                    response = await upstream.request(
+                        build_request(path, backend.host_header, forwarded),
+                        self.connect_timeout,
+                        self.read_timeout,
+                    )
+                except UpstreamError as error:
+                    outcome, reason = error.kind, error.detail
+                else:
+                    if response.status < 500:
+                        self.balancer.record_success(backend, self.clock())
+                        if response.stream is None:
+                            backend.observe("success", time.perf_counter() - attempt_started)
+                            await self._send_whole(send, response, request_id)
+                        else:
+                            await self._send_streamed(
+                                scope, receive, send, response, request_id, backend, attempt_started
+                            )
+                        self._finish(scope, request_id, response.status, backend, failures, started)
+                        return
+                    if response.stream is not None:
+                        response.stream.close()  # an error page is not worth reading
+                    outcome, reason = "http_5xx", f"HTTP {response.status}"
+                backend.observe(outcome, time.perf_counter() - attempt_started)
+                self.balancer.record_failure(backend, self.clock(), reason)
+                tried.append(backend)
+                failures.append(f"{backend.url}: {reason}")  # clients see names, not addresses
+
+            await self._unavailable(send, request_id, failures)
+            self._finish(scope, request_id, 503, None, failures, started)
         except (asyncio.CancelledError, OSError):
             # The client went away (the server cancels a request whose client closed, and
             # raises OSError from send): nothing more is owed to anyone.
             self._finish(scope, request_id, CLIENT_CLOSED, None, failures, started)
             raise
-
-    async def _proxy(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        request_id: bytes,
-        path: bytes,
-        forwarded: list[tuple[bytes, bytes]],
-        failures: list[str],
-        started: float,
-    ) -> None:
-        tried: list[Backend] = []
-        while (backend := self.balancer.pick(self.clock(), tried)) is not None:
-            upstream = self.upstreams[backend]
-            if tried:
-                self.stats.count_retry()
-            attempt_started = time.perf_counter()
-            try:
-                response = await upstream.request(
-                    build_request(path, backend.host_header, forwarded),
-                    self.connect_timeout,
-                    self.read_timeout,
-                )
-            except UpstreamError as error:
-                outcome, reason = error.kind, error.detail
-            else:
-                if response.status < 500:
-                    self.balancer.record_success(backend, self.clock())
-                    if response.stream is None:
-                        backend.observe("success", time.perf_counter() - attempt_started)
-                        await self._send_whole(send, response, request_id)
-                    else:
-                        await self._send_streamed(
-                            scope, receive, send, response, request_id, backend, attempt_started
-                        )
-                    self._finish(scope, request_id, response.status, backend, failures, started)
-                    return
-                if response.stream is not None:
-                    response.stream.close()  # an error page is not worth reading
-                outcome, reason = "http_5xx", f"HTTP {response.status}"
-            backend.observe(outcome, time.perf_counter() - attempt_started)
-            self.balancer.record_failure(backend, self.clock(), reason)
-            tried.append(backend)
-            failures.append(f"{backend.url}: {reason}")  # clients see names, not addresses
-
-        await self._unavailable(send, request_id, failures)
-        self._finish(scope, request_id, 503, None, failures, started)
 
     async def _send_whole(self, send: Send, response: UpstreamResponse, request_id: bytes) -> None:
         headers = _returned(response.headers, request_id)
@@ -248,15 +235,15 @@ class Proxy:
                     "response_aborted", level="warning", request_id=request_id.decode(),
                     backend=backend.label, reason=f"{error.kind}: {error.detail}",
                 )  # fmt: skip
-        except OSError:
-            outcome = "aborted"  # the client went away; the caller logs it
-            raise
-        except TimeoutError:
+        except TimeoutError:  # before OSError, of which it is a kind
             outcome = "aborted"
             self.log.event(
                 "response_aborted", level="warning", request_id=request_id.decode(),
                 backend=backend.label, reason=f"client read nothing for {self.client_timeout:g} s",
             )  # fmt: skip
+        except OSError:
+            outcome = "aborted"  # the client went away; the caller logs it
+            raise
         finally:
             watcher.cancel()
             stream.close()
