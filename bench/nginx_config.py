@@ -84,11 +84,24 @@ def render_static(upstreams: list[tuple[int, bytes, bytes]]) -> str:
     }}"""
         for port, data, health in upstreams
     )
-    return f"""# The cores phase's upstream (bench/cores.py), rendered by bench/nginx_config.py.
+    body = f"""    access_log off;
+    server_tokens off;
+    tcp_nodelay on;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+    default_type application/json;
+{servers}"""
+    return host_conf("the cores phase's upstream (bench/cores.py)", body, 4096)
+
+
+def host_conf(what: str, http_body: str, worker_connections: int) -> str:
+    """A whole nginx.conf for an nginx process of the tools' own (`nginx_command`): everything
+    it writes stays under its prefix, and `http_body` goes inside `http { }`."""
+    return f"""# {what}, rendered by bench/nginx_config.py.
 pid nginx.pid;
 error_log stderr warn;
 events {{
-    worker_connections 4096;
+    worker_connections {worker_connections};
 }}
 http {{
     client_body_temp_path client_body_temp;
@@ -96,12 +109,6 @@ http {{
     fastcgi_temp_path fastcgi_temp;
     uwsgi_temp_path uwsgi_temp;
     scgi_temp_path scgi_temp;
-    access_log off;
-    server_tokens off;
-    tcp_nodelay on;
-    keepalive_timeout 75s;
-    keepalive_requests 100000000;
-    default_type application/json;
-{servers}
+{http_body}
 }}
 """

@@ -6,31 +6,21 @@ serving a tiny app (tests/hostile/apps.py), and Node's http server (tests/hostil
 which also sends a real 103 Early Hints from `res.writeEarlyHints()`).
 """
 
-import getpass
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.nginx_config import main_directives
+from bench.nginx_config import host_conf
 from bench.processes import Child, Children, free_port, http_get, wait_until
+from bench.targets import nginx_command
 from tests.hostile.upstream import pattern
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 START_TIMEOUT_S = 30.0
 
-_NGINX_FILES_CONF = """\
-pid nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 256; }}
-http {{
-    client_body_temp_path client_body_temp;
-    proxy_temp_path proxy_temp;
-    fastcgi_temp_path fastcgi_temp;
-    uwsgi_temp_path uwsgi_temp;
-    scgi_temp_path scgi_temp;
+_NGINX_FILES = """\
     access_log off;
     sendfile on;
     keepalive_timeout 30s;
@@ -38,9 +28,7 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
         default_type application/octet-stream;
-    }}
-}}
-"""
+    }}"""
 
 
 def write_data_file(directory: Path, size: int) -> Path:
@@ -73,15 +61,13 @@ def nginx_files(kids: Children, directory: Path, prefix: Path) -> int:
     port = free_port()
     prefix.mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
-    conf.write_text(_NGINX_FILES_CONF.format(port=port, root=directory))
-    user = getpass.getuser() if os.geteuid() == 0 else None
-    command = ["nginx", "-p", f"{prefix}/", "-c", str(conf), "-e", "stderr"]
-    check = subprocess.run(
-        [*command, "-g", main_directives(user), "-t"], capture_output=True, text=True, check=False
-    )
+    body = _NGINX_FILES.format(port=port, root=directory)
+    conf.write_text(host_conf("nginx serving files (tests/hostile)", body, 256))
+    command = nginx_command(prefix, conf)
+    check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
     if check.returncode != 0:
         raise RuntimeError(f"nginx rejects {conf}: {check.stderr.strip()}")
-    child = kids.start("nginx-files", [*command, "-g", main_directives(user)])
+    child = kids.start("nginx-files", command)
     return _serving("nginx (files)", port, child)
 
 
