@@ -20,6 +20,13 @@ def shared_balancer(workers: int, **policy: float) -> Balancer:
     return balancer
 
 
+def worker_view(shared: Balancer, index: int) -> Balancer:
+    """What a worker process does after the fork: count in its own area, then build its own view
+    of the board (a view made before `attach` would go on counting in the parent's area)."""
+    shared.board.attach(index)
+    return Balancer(shared.board, STORAGES, shared.policy)
+
+
 def in_child(work: Callable[[], None]) -> int:
     """Run `work` in a forked child; its pid. The child exits 0 when `work` returns."""
     pid = os.fork()
@@ -46,12 +53,12 @@ class TestOneRotation:
 
         def worker(index: int, turns: int) -> Callable[[], None]:
             def work() -> None:
-                balancer.board.attach(index)
+                view = worker_view(balancer, index)
                 for _ in range(turns):
-                    backend = balancer.pick(0.0)
+                    backend = view.pick(0.0)
                     assert backend is not None
                     os.write(write_end, backend.storage.host[-1].encode())
-                    balancer.record_success(backend, 0.0)
+                    view.record_success(backend, 0.0)
 
             return work
 
@@ -69,11 +76,11 @@ class TestOneRotation:
 
         def work(index: int) -> Callable[[], None]:
             def run() -> None:
-                balancer.board.attach(index)
+                view = worker_view(balancer, index)
                 for _ in range(3000):
-                    backend = balancer.pick(0.0)
+                    backend = view.pick(0.0)
                     assert backend is not None
-                    balancer.record_success(backend, 0.0)
+                    view.record_success(backend, 0.0)
 
             return run
 
@@ -88,8 +95,8 @@ class TestOneHealthState:
         balancer = shared_balancer(workers=2, fail_timeout=10.0)
 
         def fail_storage2() -> None:
-            balancer.board.attach(1)
-            balancer.record_failure(balancer.backends[1], 100.0, "HTTP 500")
+            view = worker_view(balancer, 1)
+            view.record_failure(view.backends[1], 100.0, "HTTP 500")
 
         wait_ok(in_child(fail_storage2))
         balancer.board.attach(0)
@@ -107,8 +114,8 @@ class TestOneHealthState:
 
         def fail_once(index: int) -> Callable[[], None]:
             def run() -> None:
-                balancer.board.attach(index)
-                balancer.record_failure(balancer.backends[0], 100.0, "reset")
+                view = worker_view(balancer, index)
+                view.record_failure(view.backends[0], 100.0, "reset")
 
             return run
 
@@ -180,8 +187,7 @@ def test_status_counters_add_up_over_workers(workers: int) -> None:
 
     def serve(index: int) -> Callable[[], None]:
         def run() -> None:
-            balancer.board.attach(index)
-            backend = balancer.backends[0]
+            backend = worker_view(balancer, index).backends[0]
             backend.observe("success", 0.003)
             backend.observe("read_timeout", 5.0)
 
