@@ -20,6 +20,8 @@
 # (scripts/version.sh), revision (git HEAD), created (the commit's time, so a rebuild of the
 # same commit is the same image) and source (IMAGE_SOURCE, else git's origin URL).
 # Progress is one line per step; each build's output is in .cache/logs/image-NAME.log.
+# IMAGE_TAG (default dev) tags the images service-assembly/NAME:IMAGE_TAG instead, so that a second
+# checkout can build its own beside :dev (the contract suite then takes CONTRACT_<NAME>_IMAGE).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,11 @@ readonly OFFICIAL_NGINX=nginx:stable
 readonly LOCAL_BASE=${BASE_IMAGE_LOCAL:-service-assembly/base:bookworm}
 readonly CHOICE_FILE=.cache/base-images.env
 log_dir=${LOG_DIR:-${repo_root}/.cache/logs}
+image_tag=${IMAGE_TAG:-dev}
+[[ $image_tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || {
+  echo "build-images: IMAGE_TAG '${image_tag}' is not a valid image tag" >&2
+  exit 1
+}
 
 # Each image's Dockerfile and the base it builds on: python, nginx, or the local base (HAProxy and
 # Caddy install Debian bookworm's packages on it, whichever base the others use).
@@ -136,7 +143,7 @@ build() {
   # No --label: the classic builder would add a step to every build for it; each stage of each
   # Dockerfile carries the project label itself.
   docker build --build-arg "BASE_IMAGE=${base[${base_kind[$name]}]}" "${label_args[@]}" \
-    -f "${dockerfile[$name]}" -t "service-assembly/${name}:dev" . \
+    -f "${dockerfile[$name]}" -t "service-assembly/${name}:${image_tag}" . \
     </dev/null >"${log_dir}/image-${name}.log" 2>&1 || status=$?
   echo "${status} ${SECONDS}" >"${results}/${name}.done"
 }
@@ -207,7 +214,7 @@ for name in "${selected[@]}"; do
   [[ $status == 0 ]] || failed+=("$name")
 done
 for name in "${failed[@]}"; do
-  echo "build-images: service-assembly/${name}:dev failed; the end of ${log_dir}/image-${name}.log:" >&2
+  echo "build-images: service-assembly/${name}:${image_tag} failed; the end of ${log_dir}/image-${name}.log:" >&2
   tail -n 25 "${log_dir}/image-${name}.log" | sed 's/^/    /' >&2
 done
 [[ ${#failed[@]} == 0 ]] || die "building ${failed[*]} failed (above)"
