@@ -14,14 +14,24 @@ from storage_service.settings import StorageSettings
 
 
 class FaultState:
-    """The current fault, plus a gate that releases requests parked by the `hang` mode."""
+    """The current fault, plus a gate that releases requests parked by the `hang` mode, and what
+    the tools read back: the `/data` requests received and the last one's `traceparent`."""
 
     def __init__(self) -> None:
         self.fault = Fault()
         self._changed = asyncio.Event()
+        self.data_requests = 0
+        self.last_traceparent: str | None = None
+        self._flaky_turn = 0
+
+    def flaky_fails(self) -> bool:
+        """In `flaky` mode: whether this request is one of the half that fail (every second)."""
+        self._flaky_turn += 1
+        return self._flaky_turn % 2 == 0
 
     def set(self, fault: Fault) -> None:
         self.fault = fault
+        self._flaky_turn = 0
         # Wake every parked request so it re-reads the new mode, then re-arm the gate.
         self._changed.set()
         self._changed = asyncio.Event()
@@ -51,8 +61,10 @@ def create_app(settings: StorageSettings) -> FastAPI:
         return {"status": status, "instance": instance}
 
     @app.get("/data")
-    async def data(faults: StateDep) -> Response:
+    async def data(request: Request, faults: StateDep) -> Response:
         """Return the dummy dataset, naming this instance in `instance`."""
+        faults.data_requests += 1
+        faults.last_traceparent = request.headers.get("traceparent")
         while faults.fault.mode is FaultMode.HANG:
             await faults.wait_for_change()
         fault = faults.fault
@@ -60,8 +72,10 @@ def create_app(settings: StorageSettings) -> FastAPI:
             return JSONResponse(health_body("unavailable"), status_code=503)
         if fault.mode is FaultMode.ERROR:
             return JSONResponse({"detail": "injected error", "instance": instance}, status_code=500)
-        if fault.mode is FaultMode.SLOW:
+        if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.mode is FaultMode.FLAKY and faults.flaky_fails():
+            return JSONResponse({"detail": "injected error", "instance": instance}, status_code=500)
         return Response(body, media_type="application/json")
 
     @app.get("/health")
@@ -89,6 +103,18 @@ def _admin_router() -> APIRouter:
         """Switch this instance to a fault mode (or back to `normal`)."""
         faults.set(fault)
         return fault
+
+    @router.get("/requests")
+    async def get_requests(faults: StateDep) -> dict[str, object]:
+        """How many `/data` requests arrived (since start or the last reset), and the
+        `traceparent` header of the last one (null when it had none)."""
+        return {"data": faults.data_requests, "traceparent": faults.last_traceparent}
+
+    @router.delete("/requests", status_code=204)
+    async def reset_requests(faults: StateDep) -> None:
+        """Start counting from zero."""
+        faults.data_requests = 0
+        faults.last_traceparent = None
 
     return router
 

@@ -11,6 +11,7 @@ class FaultMode(StrEnum):
     UNAVAILABLE = "unavailable"  # 503 on /health and /data
     ERROR = "error"  # 500 on /data; /health stays green, so only passive checks notice
     SLOW = "slow"  # /data answers after delay_ms
+    FLAKY = "flaky"  # every second /data answers 500 (after delay_ms): a brown-out
     HANG = "hang"  # /data never answers
 
 
@@ -27,6 +28,6 @@ class Fault(BaseModel):
         if self.mode is FaultMode.SLOW:
             if self.delay_ms == 0:
                 return self.model_copy(update={"delay_ms": 1000})
-        elif self.delay_ms:
-            raise ValueError("delay_ms applies only to mode 'slow'")
+        elif self.delay_ms and self.mode is not FaultMode.FLAKY:
+            raise ValueError("delay_ms applies only to modes 'slow' and 'flaky'")
         return self

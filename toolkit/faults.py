@@ -13,6 +13,7 @@ import urllib.request
 from storage_service.faults import FaultMode
 
 FAULT_PATH = "/admin/fault"
+REQUESTS_PATH = "/admin/requests"
 
 
 class FaultError(Exception):
@@ -68,3 +69,30 @@ def set_fault(
     except OSError as error:
         raise FaultError(f"PUT {FAULT_PATH} on {service}: no answer ({error})") from None
     check_fault_status(service, status)
+
+
+def received(service: str, base_url: str, timeout: float = 5.0) -> tuple[int, str | None]:
+    """The `/data` requests one storage service received since start or `reset_received`,
+    and the last one's `traceparent` header; FaultError when it cannot tell."""
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + REQUESTS_PATH, timeout=timeout) as r:  # nosec B310
+            body = json.loads(r.read())
+    except urllib.error.HTTPError as error:
+        check_fault_status(service, error.code)
+        raise  # unreachable: check_fault_status raises for every non-200
+    except OSError as error:
+        raise FaultError(f"GET {REQUESTS_PATH} on {service}: no answer ({error})") from None
+    parent = body.get("traceparent")
+    return int(body["data"]), parent if isinstance(parent, str) else None
+
+
+def reset_received(service: str, base_url: str, timeout: float = 5.0) -> None:
+    """Count `/data` requests from zero again on one storage service."""
+    request = urllib.request.Request(base_url.rstrip("/") + REQUESTS_PATH, method="DELETE")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # nosec B310
+            return
+    except urllib.error.HTTPError as error:
+        check_fault_status(service, error.code)
+    except OSError as error:
+        raise FaultError(f"DELETE {REQUESTS_PATH} on {service}: no answer ({error})") from None

@@ -68,6 +68,7 @@ class TestFaultInjection:
         async with make_client() as client:
             assert (await client.get("/admin/fault")).status_code == 404
             assert (await client.put("/admin/fault", json={"mode": "error"})).status_code == 404
+            assert (await client.get("/admin/requests")).status_code == 404
 
     async def test_unavailable_fails_health_and_data_with_503(
         self, client: httpx.AsyncClient
@@ -98,6 +99,28 @@ class TestFaultInjection:
         await set_fault(client, mode="normal")
         assert (await pending).status_code == 200
 
+    async def test_flaky_fails_every_second_request_after_the_delay(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        await set_fault(client, mode="flaky", delay_ms=50)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        codes = [(await client.get("/data")).status_code for _ in range(4)]
+        assert codes == [200, 500, 200, 500]
+        assert loop.time() - started >= 4 * 0.05
+        assert (await client.get("/health")).status_code == 200
+
+    async def test_requests_counts_data_requests_and_keeps_the_last_traceparent(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        await client.get("/data")
+        await client.get("/health")
+        await client.get("/data", headers={"traceparent": parent})
+        assert (await client.get("/admin/requests")).json() == {"data": 2, "traceparent": parent}
+        assert (await client.delete("/admin/requests")).status_code == 204
+        assert (await client.get("/admin/requests")).json() == {"data": 0, "traceparent": None}
+
     async def test_normal_restores_service(self, client: httpx.AsyncClient) -> None:
         await set_fault(client, mode="unavailable")
         await set_fault(client, mode="normal")
@@ -106,7 +129,12 @@ class TestFaultInjection:
 
     @pytest.mark.parametrize(
         "payload",
-        [{"mode": "bogus"}, {"mode": "error", "delay_ms": 5}, {"mode": "slow", "delay_ms": -1}],
+        [
+            {"mode": "bogus"},
+            {"mode": "error", "delay_ms": 5},
+            {"mode": "slow", "delay_ms": -1},
+            {"mode": "flaky", "delay_ms": -1},
+        ],
     )
     async def test_bad_payload_is_rejected_with_422(
         self, client: httpx.AsyncClient, payload: dict[str, object]

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from toolkit.faults import FaultError, fault_request, set_fault
+from toolkit.faults import FaultError, fault_request, received, reset_received, set_fault
 
 
 def test_a_mode_set_is_what_the_service_does(storage: str) -> None:
@@ -35,3 +35,18 @@ def test_a_refused_mode_names_the_status(storage: str) -> None:
 def test_no_answer_is_a_fault_error(closed_port_url: str) -> None:
     with pytest.raises(FaultError, match=r"on s1: no answer"):
         set_fault("s1", closed_port_url, "unavailable", timeout=1.0)
+
+
+def test_received_counts_data_requests_until_reset(storage: str) -> None:
+    reset_received("s1", storage)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    httpx.get(storage + "/data")
+    httpx.get(storage + "/data", headers={"traceparent": parent})
+    assert received("s1", storage) == (2, parent)
+    reset_received("s1", storage)
+    assert received("s1", storage) == (0, None)
+
+
+def test_received_on_a_disabled_endpoint_says_how_to_enable_it(storage_without_faults: str) -> None:
+    with pytest.raises(FaultError, match=r"disabled on s1"):
+        received("s1", storage_without_faults)
