@@ -57,11 +57,16 @@ def render(
     # only while this lasts.
     try_duration = s.read_timeout_s + s.connect_timeout_s
     log = "\n\tlog {\n\t\toutput stdout\n\t\tformat json\n\t}" if s.access_log else ""
+    # ADMIN_PORT: Caddy's admin API, which can change the upstreams at runtime (no token: keep
+    # the address private); off otherwise, as before.
+    admin = f"admin {s.admin_host}:{s.admin_port}" if s.admin_port else "admin off"
+    # least_request: the fewest requests in flight (Caddy 2.6 has no weights to weigh them by).
+    policy = "least_conn" if s.balancing == "least_request" else "round_robin"
     # `bind`, not a host in the site address: that would also match requests by Host header.
     bind = f"\n\tbind {bind_host}" if bind_host else ""
     return f"""# Rendered by caddy/render.py from the gateway's setting names (docs/deploy.md).
 {{
-	admin off
+	{admin}
 	auto_https off
 	# A stop (SIGTERM) lets requests in flight finish for this long, then closes what is left.
 	grace_period {_duration(s.shutdown_timeout_s)}
@@ -98,7 +103,7 @@ def render(
 			# Storage services answer GET only; Go's server still sends no body to a HEAD client.
 			method GET
 			reverse_proxy {" ".join(servers)} {{
-				lb_policy round_robin
+				lb_policy {policy}
 				lb_try_duration {_duration(try_duration)}
 				lb_try_interval 10ms{active}{passive}
 				# The storage service echoes the id too; the client must see it once.

@@ -43,10 +43,22 @@ class Settings:
     shutdown_timeout_s: float = 10.0
     """The longest a graceful stop waits for requests in flight (HAProxy's `hard-stop-after`,
     Caddy's `grace_period`)."""
+    balancing: str = "round_robin"
+    """BALANCING: `round_robin`, or `least_request` (HAProxy `balance random(2)`, the power of
+    two choices over requests in flight as the gateway's; Caddy `lb_policy least_conn`)."""
+    slow_start_s: float = 0.0
+    """SLOW_START: a server back in rotation ramps to its full weight over this many seconds
+    (HAProxy `slowstart`; Caddy has no equivalent); 0: off."""
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 0
+    """ADMIN_HOST/ADMIN_PORT: where the runtime API listens (HAProxy's stats socket at level
+    admin, Caddy's admin endpoint); port 0: off. Neither takes the gateway's ADMIN_TOKEN: keep the
+    address private."""
 
 
 MAX_WORKERS = 64
 """As the gateway's (gateway_service/settings.py); HAProxy 2.6 is built for 64 threads at most."""
+BALANCING = ("round_robin", "least_request")
 
 
 def _ms(seconds: float) -> str:
@@ -106,6 +118,12 @@ def render(
         # for this long, then closes what is left.
         f"    hard-stop-after {_ms(s.shutdown_timeout_s)}",
         *([f"    lua-load {status_lua}"] if status_lua else []),
+        # ADMIN_PORT: the runtime API (`set server storage/NAME state drain`, weights).
+        *(
+            [f"    stats socket ipv4@{s.admin_host}:{s.admin_port} level admin"]
+            if s.admin_port
+            else []
+        ),
     ]
     resolvers = (
         f"""
@@ -132,7 +150,9 @@ resolvers docker
     checks = (
         f"inter {interval} fastinter {confirm} downinter {interval}"
         f" fall {s.health_fall} rise {s.health_rise}{passive}{resolve}"
+        + (f" slowstart {_ms(s.slow_start_s)}" if s.slow_start_s > 0 else "")
     )
+    balance = "random(2)" if s.balancing == "least_request" else "roundrobin"
     return f"""# Rendered by haproxy/render.py from the gateway's setting names (docs/deploy.md).
 global
 {chr(10).join(global_lines)}
@@ -164,7 +184,7 @@ frontend gateway
 {answers}    default_backend storage
 
 backend storage
-    balance roundrobin
+    balance {balance}
     http-reuse safe
     # Storage services answer GET only; HAProxy still sends no body to a HEAD client.
     http-request set-method GET if METH_HEAD
@@ -244,6 +264,13 @@ def storage_authorities(value: str) -> list[str]:
     return authorities
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, default).strip()
+    if raw not in choices:
+        raise SettingError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def settings_from(env: Mapping[str, str]) -> Settings:
     """The documented settings; unset ones keep the defaults of `Settings` above (the gateway's
     own, which tests/unit/test_proxy_configs.py holds them to)."""
@@ -263,7 +290,25 @@ def settings_from(env: Mapping[str, str]) -> Settings:
         access_log=_flag(env, "ACCESS_LOG", str(d.access_log)),
         workers=_workers(env),
         shutdown_timeout_s=_seconds(env, "SHUTDOWN_TIMEOUT", str(d.shutdown_timeout_s)),
+        balancing=_choice(env, "BALANCING", d.balancing, BALANCING),
+        slow_start_s=_seconds(env, "SLOW_START", str(d.slow_start_s), zero=True),
+        admin_host=_admin_host(env, d.admin_host),
+        admin_port=_port(env, "ADMIN_PORT", str(d.admin_port)),
     )
+
+
+def _admin_host(env: Mapping[str, str], default: str) -> str:
+    raw = env.get("ADMIN_HOST", default).strip()
+    if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3}){3}", raw):
+        raise SettingError(f"ADMIN_HOST must be an IPv4 address, got {raw!r}")
+    return raw
+
+
+def _port(env: Mapping[str, str], name: str, default: str) -> int:
+    value = _integer(env, name, default)
+    if value > 65535:
+        raise SettingError(f"{name} must be a TCP port (0: off), got {value}")
+    return value
 
 
 def main(argv: list[str]) -> int:

@@ -129,6 +129,14 @@ sa_nginx_env() {
     # nginx refuses an upstream without servers: one marked down answers like all-down (503).
     [ -n "$servers" ] || servers='server 127.0.0.1:9 down; '
 
+    # BALANCING: least_request is nginx's least_conn (fewest active connections, shared by the
+    # workers through the zone), round_robin its default.
+    case ${BALANCING:-round_robin} in
+        round_robin) balancing='' ;;
+        least_request) balancing='least_conn;' ;;
+        *) sa_fail "BALANCING must be one of round_robin, least_request, got \"$BALANCING\"" || return 1 ;;
+    esac
+
     case ${ACCESS_LOG:-true} in
         true | 1 | yes) access_log='/dev/stdout sa_access' ;;
         false | 0 | no) access_log='off' ;;
@@ -136,6 +144,7 @@ sa_nginx_env() {
     esac
 
     SA_UPSTREAM_SERVERS=$servers
+    SA_BALANCING=$balancing
     SA_BACKENDS=$backends
     SA_DISCOVERY_INTERVAL=$interval
     SA_ACCESS_LOG=$access_log
@@ -147,7 +156,7 @@ sa_nginx_env() {
     SA_HEALTH_TIMEOUT=$(sa_seconds HEALTH_TIMEOUT "${HEALTH_TIMEOUT:-1.0}") || return 1
     SA_CLIENT_TIMEOUT=$(sa_seconds CLIENT_TIMEOUT "${CLIENT_TIMEOUT:-10}") || return 1
     SA_RETRY_AFTER=$(sa_integer RETRY_AFTER "${RETRY_AFTER:-1}") || return 1
-    export SA_UPSTREAM_SERVERS SA_BACKENDS SA_DISCOVERY_INTERVAL SA_ACCESS_LOG SA_LISTEN_PORT \
+    export SA_UPSTREAM_SERVERS SA_BALANCING SA_BACKENDS SA_DISCOVERY_INTERVAL SA_ACCESS_LOG SA_LISTEN_PORT \
         SA_KEEPALIVE SA_NEXT_UPSTREAM_TRIES SA_CONNECT_TIMEOUT SA_READ_TIMEOUT SA_HEALTH_TIMEOUT \
         SA_CLIENT_TIMEOUT SA_RETRY_AFTER
 }

@@ -51,6 +51,10 @@ class TestSettings:
             # Set but empty is a mistake for the gateway too, not "unset".
             ({"WORKERS": ""}, "WORKERS must be an integer from 1 to 64, got ''"),
             ({"SHUTDOWN_TIMEOUT": "0"}, "SHUTDOWN_TIMEOUT must be a positive number"),
+            ({"BALANCING": "random"}, "BALANCING must be one of round_robin, least_request"),
+            ({"SLOW_START": "-1"}, "SLOW_START must be a non-negative number"),
+            ({"ADMIN_PORT": "70000"}, "ADMIN_PORT must be a TCP port"),
+            ({"ADMIN_HOST": "any"}, "ADMIN_HOST must be an IPv4 address"),
         ],
     )
     def test_a_bad_value_is_named(self, env: dict[str, str], message: str) -> None:
@@ -228,6 +232,26 @@ class TestHaproxy:
         assert result.returncode == 2
         assert result.stderr == "haproxy config: WORKERS must be an integer from 1 to 64, got '0'\n"
 
+    def test_resilience_settings_map_to_haproxys_own(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        plain = rendered(haproxy_main, tmp_path, monkeypatch)
+        assert "balance roundrobin" in plain
+        assert "slowstart" not in plain
+        assert "stats socket" not in plain
+        config = rendered(
+            haproxy_main,
+            tmp_path,
+            monkeypatch,
+            BALANCING="least_request",
+            SLOW_START="4",
+            ADMIN_HOST="0.0.0.0",  # nosec B104: the test checks the rendering only
+            ADMIN_PORT="9901",
+        )
+        assert "balance random(2)" in config
+        assert " slowstart 4000ms" in config
+        assert "    stats socket ipv4@0.0.0.0:9901 level admin\n" in config
+
     def test_discovery_off_resolves_once(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -245,6 +269,9 @@ class TestHaproxy:
             monkeypatch,
             STORAGE_SERVICES="http://localhost:9001,http://127.0.0.1:9002",
             WORKERS="2",
+            BALANCING="least_request",
+            SLOW_START="3",
+            ADMIN_PORT="19901",
         )
         # The image's path to the /status script, pointed at the repository's copy.
         lua = str(REPO / "haproxy" / "status.lua")
@@ -264,6 +291,16 @@ class TestCaddy:
         assert "response_header_timeout 3000ms" in config
         assert "fail_duration 4000ms" in config
         assert "Retry-After 1" in config
+
+    def test_balancing_and_admin_port_map_to_caddys_own(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert "\tadmin off\n" in rendered(caddy_main, tmp_path, monkeypatch)
+        config = rendered(
+            caddy_main, tmp_path, monkeypatch, BALANCING="least_request", ADMIN_PORT="2019"
+        )
+        assert "lb_policy least_conn" in config
+        assert "\tadmin 127.0.0.1:2019\n" in config
 
     def test_shutdown_timeout_is_the_grace_period(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -309,6 +346,18 @@ class TestNginx:
         config = (tmp_path / "out" / "conf.d" / "default.conf").read_text()
         for directive in ("client_header_timeout", "client_body_timeout", "send_timeout"):
             assert f"{directive} 2500ms;" in config
+
+    def test_least_request_is_least_conn_before_keepalive(self, tmp_path: Path) -> None:
+        assert self.render(tmp_path).returncode == 0
+        config = (tmp_path / "out" / "conf.d" / "default.conf").read_text()
+        assert "    least_conn;" not in config
+        assert self.render(tmp_path, BALANCING="least_request").returncode == 0
+        config = (tmp_path / "out" / "conf.d" / "default.conf").read_text()
+        # nginx wants the balancing method before `keepalive`.
+        assert config.index("    least_conn;") < config.index("    keepalive ")
+        done = self.render(tmp_path, BALANCING="fastest")
+        assert done.returncode == 2
+        assert "BALANCING must be one of round_robin, least_request" in done.stderr
 
     def test_a_bad_client_timeout_is_named(self, tmp_path: Path) -> None:
         done = self.render(tmp_path, CLIENT_TIMEOUT="0")
