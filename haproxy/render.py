@@ -14,6 +14,12 @@ from pathlib import Path
 
 STATUS_LUA = "/usr/local/lib/service-assembly/haproxy-status.lua"
 VALID_REQUEST_ID = "^[A-Za-z0-9._:-]{1,128}$"
+VALID_TRACEPARENT = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+NEW_TRACEPARENT = (
+    "00-%[uuid(),regsub(-,,g)]-%[uuid(),field(1,-)]%[uuid(),field(2,-)]%[uuid(),field(3,-)]-01"
+)
+"""A fresh W3C traceparent: a random trace id (32 hex) and parent id (16 hex: a UUID's first
+three fields), sampled."""
 UNAVAILABLE = '{"detail": "no storage service available"}'
 
 
@@ -181,6 +187,10 @@ frontend gateway
     http-request set-header X-Request-ID %[var(txn.rid)]
     # Every answer, HAProxy's own included, carries the id once.
     http-after-response set-header X-Request-ID %[var(txn.rid)]
+    # W3C trace context: a client's valid traceparent goes on to the storage service as is;
+    # without one (or an invalid one) HAProxy starts a trace.
+    acl traceparent_valid req.fhdr(traceparent) -m reg '{VALID_TRACEPARENT}'
+    http-request set-header traceparent {NEW_TRACEPARENT} unless traceparent_valid
 {answers}    default_backend storage
 
 backend storage

@@ -52,6 +52,17 @@ class Capabilities:
     """`/status` reports `requests_served` per service."""
     status: bool
     """Serves `/status` in the contract's shape; without it the tools judge by traffic alone."""
+    runtime_api: str = ""
+    """How its backends are drained at runtime, on the port ADMIN_PORT names: one of
+    RUNTIME_APIS, or "" for none (a restart is the only way)."""
+
+
+RUNTIME_APIS = {
+    "gateway": "our gateway's admin API: /admin/backends with a Bearer token (README)",
+    "haproxy": "HAProxy's runtime API on a TCP stats socket (`set server B/S state drain`)",
+    "caddy": "Caddy's admin API (the reverse_proxy's upstreams changed in its JSON config)",
+}
+"""The runtime APIs the tools can speak, by the name a description's `runtime_api` uses."""
 
 
 @dataclass(frozen=True)
@@ -245,13 +256,22 @@ def parse(raw: Mapping[str, Any], source: Path | None = None) -> Gateway:
     port = _require(raw, "port", int, where)
     if not 1 <= port <= 65535:
         raise GatewayFileError(f"{where}: port {port} is not a TCP port")
+    settings = _settings(raw, where)
     caps = _require(raw, "capabilities", dict, where)
     spot = f"{where}: capabilities"
     capabilities = Capabilities(
         active_health=_require(caps, "active_health", bool, spot),
         counts_requests=_require(caps, "counts_requests", bool, spot),
         status=_require(caps, "status", bool, spot),
+        runtime_api=_optional(caps, "runtime_api", str, spot, ""),
     )
+    if capabilities.runtime_api and capabilities.runtime_api not in RUNTIME_APIS:
+        raise GatewayFileError(
+            f"{spot}: runtime_api {capabilities.runtime_api!r} is not one of "
+            f"{', '.join(RUNTIME_APIS)} (or leave it out: no runtime API)"
+        )
+    if capabilities.runtime_api and "ADMIN_PORT" not in settings:
+        raise GatewayFileError(f"{spot}: runtime_api needs ADMIN_PORT in `settings` (its port)")
     if capabilities.counts_requests and not capabilities.status:
         raise GatewayFileError(f"{spot}: counts_requests needs status (counts are in /status)")
     deploy_raw = _optional(raw, "deploy", dict, where, None)
@@ -268,7 +288,7 @@ def parse(raw: Mapping[str, Any], source: Path | None = None) -> Gateway:
         summary=_require(raw, "summary", str, where),
         image=_image(name, _require(raw, "image", str, where)),
         port=port,
-        settings=_settings(raw, where),
+        settings=settings,
         capabilities=capabilities,
         fixed=_fixed(raw, where),
         environment=_strings(_optional(raw, "environment", dict, where, {}), "environment"),

@@ -16,7 +16,7 @@ from pathlib import Path
 from toolkit import gateways
 from toolkit.gateways import Gateway
 
-SUITE_SETTINGS: Mapping[str, float] = {
+SUITE_SETTINGS: Mapping[str, float | str] = {
     "CONNECT_TIMEOUT": 0.5,
     "READ_TIMEOUT": 2.0,
     "MAX_FAILS": 1,
@@ -26,6 +26,11 @@ SUITE_SETTINGS: Mapping[str, float] = {
     "HEALTH_RISE": 2,
     "HEALTH_FALL": 2,
     "RETRY_AFTER": 1,
+    # The runtime API (issue 19), where a gateway has one: published on 127.0.0.1 only, like
+    # every port of the stack.
+    "ADMIN_HOST": "0.0.0.0",  # nosec B104: inside the container, published on loopback only
+    "ADMIN_PORT": 9901,
+    "ADMIN_TOKEN": "contract-suite-admin-token",
 }
 """The common settings every gateway under test gets (those it honours)."""
 
@@ -117,12 +122,28 @@ class GatewaySpec:
         """Whether the gateway serves /status; without it the suite judges by traffic alone."""
         return self.description.capabilities.status
 
-    def environment(self, storage_urls: list[str]) -> dict[str, str]:
-        """Container environment, given the storage base URLs in order."""
+    @property
+    def runtime_api(self) -> str:
+        """How its backends are drained at runtime (toolkit.gateways.RUNTIME_APIS), or ""."""
+        return self.description.capabilities.runtime_api
+
+    @property
+    def admin_port(self) -> int | None:
+        """The container port of its runtime API, when it has one."""
+        if not self.runtime_api:
+            return None
+        return int(SUITE_SETTINGS["ADMIN_PORT"])
+
+    def environment(
+        self, storage_urls: list[str], overrides: Mapping[str, object] | None = None
+    ) -> dict[str, str]:
+        """Container environment, given the storage base URLs in order, with a scenario's own
+        values for some common settings (`overrides`; those it does not honour are dropped)."""
         values = {
             **SUITE_SETTINGS,
             "WORKERS": self.workers,
             "STORAGE_SERVICES": ",".join(storage_urls),
+            **(overrides or {}),
         }
         return self.description.env(values)
 
@@ -130,7 +151,7 @@ class GatewaySpec:
 def _timing(gateway: Gateway) -> Timing:
     def value(name: str) -> float:
         chosen = gateway.value(name, SUITE_SETTINGS)
-        assert isinstance(chosen, int | float)
+        assert isinstance(chosen, int | float), f"{name} is not a number of seconds: {chosen!r}"
         return chosen
 
     return Timing(

@@ -11,6 +11,7 @@ import random
 import socket
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tests.harness import docker_env
 from tests.harness.gateways import STORAGE_IMAGE, STORAGE_NAMES, GatewaySpec
 from tests.harness.readiness import LoopbackHealth, published_port, wait_healthy
 from tests.harness.wire import Wire
+from toolkit.faults import received, reset_received
 from toolkit.serving import serves_from_all
 from toolkit.status import GatewayStatus, ServiceStatus, fetch_status
 from toolkit.storage_control import STORAGE_PORT, StorageContainer
@@ -74,7 +76,12 @@ class Stack:
         self.subnet: ipaddress.IPv4Network | None = None
         self.storages: dict[str, Storage] = {}
         self.gateway: DockerContainer | None = None
+        self.custom_gateway: DockerContainer | None = None
+        """A gateway a scenario started with its own settings (`use_settings`), serving in the
+        suite's one's place until `reset`."""
         self.base_url = ""
+        self.admin_url = ""
+        """The runtime API's address on 127.0.0.1, for a gateway that has one."""
         # With several workers every request is a new connection, so the kernel spreads them
         # over the workers; one kept-alive connection would stay with one worker.
         limits = httpx.Limits(max_keepalive_connections=0 if spec.workers > 1 else None)
@@ -92,7 +99,8 @@ class Stack:
 
     def close(self) -> None:
         self.http.close()
-        for container in [self.gateway, *(s.container for s in self.storages.values())]:
+        containers = [self.custom_gateway, self.gateway]
+        for container in [*containers, *(s.container for s in self.storages.values())]:
             if container is not None:
                 with contextlib.suppress(Exception):
                     container.stop()
@@ -160,12 +168,13 @@ class Stack:
         )
         return Storage(name=name, ip=ip, container=container, control=control)
 
-    def _start_gateway(self) -> DockerContainer:
+    def _start_gateway(self, overrides: Mapping[str, object] | None = None) -> DockerContainer:
         assert self.network is not None
         spec = self.spec
+        urls = [s.url for s in self.storages.values()]
         container = (
             DockerContainer(spec.image)
-            .with_envs(**spec.environment([s.url for s in self.storages.values()]))
+            .with_envs(**spec.environment(urls, overrides))
             .with_network(self.network)
             .with_kwargs(
                 labels=docker_env.run_labels(),
@@ -174,14 +183,39 @@ class Stack:
             .waiting_for(LoopbackHealth(spec.port, STARTUP_TIMEOUT))
         )
         container.ports[f"{spec.port}/tcp"] = LOOPBACK_RANDOM_PORT  # type: ignore[assignment]
+        if spec.admin_port is not None:
+            container.ports[f"{spec.admin_port}/tcp"] = LOOPBACK_RANDOM_PORT  # type: ignore[assignment]
         container.start()
         self._point_at(container)
         return container
 
     def _point_at(self, gateway: DockerContainer) -> None:
-        port = published_port(gateway.get_wrapped_container(), self.spec.port)
+        wrapped = gateway.get_wrapped_container()
+        port = published_port(wrapped, self.spec.port)
         assert port is not None, "the gateway's port is not published"
         self.base_url = f"http://127.0.0.1:{port}"
+        if self.spec.admin_port is not None:
+            admin = published_port(wrapped, self.spec.admin_port)
+            assert admin is not None, "the runtime API's port is not published"
+            self.admin_url = f"http://127.0.0.1:{admin}"
+
+    def use_settings(self, **overrides: object) -> None:
+        """Serve from a gateway started with these common settings on top of the suite's (those
+        it does not honour are dropped, so a gateway without the feature runs without it);
+        `reset` goes back to the suite's gateway."""
+        self.dirty = True
+        self._drop_custom_gateway()
+        self.custom_gateway = self._start_gateway(overrides)
+        self.wait_all_available()
+
+    def _drop_custom_gateway(self) -> None:
+        if self.custom_gateway is None:
+            return
+        with contextlib.suppress(Exception):
+            self.custom_gateway.stop()
+        self.custom_gateway = None
+        assert self.gateway is not None
+        self._point_at(self.gateway)
 
     # -- talking to the gateway ------------------------------------------------------------
 
@@ -237,8 +271,9 @@ class Stack:
         Frames between two containers never reach the bridge device itself, so the capture
         listens on the host side of the gateway container's veth pair.
         """
-        assert self.gateway is not None
-        container = self.gateway.get_wrapped_container()
+        gateway = self.custom_gateway or self.gateway
+        assert gateway is not None
+        container = gateway.get_wrapped_container()
         container.reload()
         pid = container.attrs["State"]["Pid"]
         iflink = Path(f"/proc/{pid}/root/sys/class/net/eth0/iflink").read_text().strip()
@@ -281,6 +316,25 @@ class Stack:
         self.dirty = mode != "normal" or self.dirty
         self.storages[name].control.set_fault(mode, delay_ms)
 
+    def storage_url(self, name: str) -> str:
+        """A storage service's own port on 127.0.0.1 (its fault and request-count endpoints)."""
+        port = published_port(self.storages[name].docker, STORAGE_PORT)
+        assert port is not None, f"{name}'s port is not published"
+        return f"http://127.0.0.1:{port}"
+
+    def received(self, name: str) -> int:
+        """The `/data` requests a storage service received since `reset_received`."""
+        return received(name, self.storage_url(name))[0]
+
+    def traceparent_received(self, name: str) -> str | None:
+        """The `traceparent` header of the last `/data` request a storage service received."""
+        return received(name, self.storage_url(name))[1]
+
+    def reset_received(self) -> None:
+        """Count every storage service's `/data` requests from zero."""
+        for name in self.storages:
+            reset_received(name, self.storage_url(name))
+
     def _docker_network(self) -> DockerNetwork:
         assert self.network is not None
         assert self.network.id is not None
@@ -296,6 +350,7 @@ class Stack:
         """All storage services running, unpaused, connected and normal; a fresh gateway that
         sees all three available. Cheap when the previous test changed nothing."""
         if self.dirty:
+            self._drop_custom_gateway()
             for name, storage in self.storages.items():
                 storage.control.restore()
                 container = storage.docker
@@ -333,6 +388,7 @@ class Stack:
         )
 
     def logs(self) -> str:
-        assert self.gateway is not None
-        out: bytes = self.gateway.get_wrapped_container().logs(tail=60)
+        gateway = self.custom_gateway or self.gateway
+        assert gateway is not None
+        out: bytes = gateway.get_wrapped_container().logs(tail=60)
         return out.decode(errors="replace")

@@ -54,6 +54,12 @@ class TestSuiteSettings:
         assert "HEALTH_INTERVAL" not in env
         assert env["FAIL_TIMEOUT"] == str(SUITE_SETTINGS["FAIL_TIMEOUT"])
 
+    def test_a_scenarios_own_values_win_and_unhonoured_ones_are_dropped(self) -> None:
+        (nginx,) = selected("nginx")
+        env = nginx.environment(["http://storage1:8000"], {"FAIL_TIMEOUT": 7, "HEALTH_RISE": 5})
+        assert env["FAIL_TIMEOUT"] == "7"
+        assert "HEALTH_RISE" not in env
+
     def test_timing_follows_capabilities_and_fixed_values(self) -> None:
         gateway, nginx, caddy = selected("gateway,nginx,caddy")
         assert gateway.timing.health_interval == SUITE_SETTINGS["HEALTH_INTERVAL"]

@@ -239,6 +239,7 @@ class TestHaproxy:
         assert "balance roundrobin" in plain
         assert "slowstart" not in plain
         assert "stats socket" not in plain
+        assert "http-request set-header traceparent 00-%[uuid()" in plain
         config = rendered(
             haproxy_main,
             tmp_path,
@@ -351,6 +352,7 @@ class TestNginx:
         assert self.render(tmp_path).returncode == 0
         config = (tmp_path / "out" / "conf.d" / "default.conf").read_text()
         assert "    least_conn;" not in config
+        assert "proxy_set_header traceparent $sa_traceparent;" in config
         assert self.render(tmp_path, BALANCING="least_request").returncode == 0
         config = (tmp_path / "out" / "conf.d" / "default.conf").read_text()
         # nginx wants the balancing method before `keepalive`.

@@ -34,6 +34,7 @@ class TestValid:
         assert gateway.deviations == {}
         assert gateway.deploy is None
         assert gateway.command == ()
+        assert gateway.capabilities.runtime_api == ""
 
     def test_a_command_gets_the_port_and_the_interpreter(self) -> None:
         gateway = parse(with_(command=["{python}", "-m", "mine", "--listen=127.0.0.1:{port}"]))
@@ -95,6 +96,14 @@ class TestRefused:
                 r"counts_requests needs status",
             ),
             (with_(capabilities={"active_health": False}), r"`counts_requests` is missing"),
+            (
+                with_(capabilities={**MINIMAL["capabilities"], "runtime_api": "envoy"}),
+                r"runtime_api 'envoy' is not one of gateway, haproxy, caddy",
+            ),
+            (
+                with_(capabilities={**MINIMAL["capabilities"], "runtime_api": "haproxy"}),
+                r"runtime_api needs ADMIN_PORT in `settings`",
+            ),
         ],
     )
     def test_a_wrong_description_is_refused_with_the_field(

@@ -1,0 +1,95 @@
+"""Scenario 17: the admin API refuses unsafe input and changes nothing (issue 19).
+
+Our gateway's admin API (capabilities.runtime_api = "gateway": ADMIN_PORT, a Bearer token) is
+checked with what it must refuse: no token, a wrong token, an unknown backend, a URL that is not
+http://host:port, a weight out of range. Each gets a 4xx, and afterwards the backends are as
+they were and all three still serve. HAProxy's and Caddy's runtime APIs take no token at all
+(their descriptions say to keep them on a private address); nginx open source has none.
+"""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness.runtime_api import bearer
+from tests.harness.stack import Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.scenario(17, "admin API, unsafe input")]
+
+UNKNOWN = "http://storage9:8000"
+CASES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, str]]] = [
+    # (what, method, path, JSON body, headers)
+    ("no token", "GET", "/admin/backends", None, {}),
+    ("no token", "POST", "/admin/backends/drain", {"url": "http://storage2:8000"}, {}),
+    ("wrong token", "POST", "/admin/backends/drain", {"url": "http://storage2:8000"}, bearer("x")),
+    ("not bearer", "GET", "/admin/backends", None, {"Authorization": "Basic YWRtaW46YWRtaW4="}),
+    ("unknown backend", "POST", "/admin/backends/drain", {"url": UNKNOWN}, bearer()),
+    ("unknown backend", "DELETE", f"/admin/backends?url={UNKNOWN}", None, bearer()),
+    ("unknown backend", "PUT", "/admin/backends/weight", {"url": UNKNOWN, "weight": 2}, bearer()),
+    ("not http", "POST", "/admin/backends", {"url": "ftp://storage9:8000", "weight": 1}, bearer()),
+    ("a path", "POST", "/admin/backends", {"url": f"{UNKNOWN}/x", "weight": 1}, bearer()),
+    ("no URL", "POST", "/admin/backends", {"url": "storage9", "weight": 1}, bearer()),
+    ("not JSON", "POST", "/admin/backends/drain", None, bearer()),
+    (
+        "weight < 0",
+        "PUT",
+        "/admin/backends/weight",
+        {"url": "http://storage2:8000", "weight": -1},
+        bearer(),
+    ),
+    (
+        "weight too big",
+        "PUT",
+        "/admin/backends/weight",
+        {"url": "http://storage2:8000", "weight": 10**9},
+        bearer(),
+    ),
+    (
+        "weight not a number",
+        "POST",
+        "/admin/backends",
+        {"url": UNKNOWN, "weight": "heavy"},
+        bearer(),
+    ),
+]
+
+
+def _needs_our_admin_api(stack: Stack) -> None:
+    if stack.spec.runtime_api != "gateway":
+        pytest.skip(
+            f"{stack.spec.name} has no token-guarded admin API "
+            f"(capabilities.runtime_api = {stack.spec.runtime_api!r})"
+        )
+
+
+def _backends(stack: Stack) -> list[tuple[str, int, str]]:
+    response = httpx.get(f"{stack.admin_url}/admin/backends", headers=bearer(), timeout=10)
+    assert response.status_code == 200, response.text[:200]
+    return sorted((b["url"], b["weight"], b["state"]) for b in response.json()["backends"])
+
+
+def test_unsafe_input_gets_a_4xx_and_changes_nothing(stack: Stack) -> None:
+    """Every case in CASES is refused with a 4xx; the backends and the rotation are unchanged."""
+    _needs_our_admin_api(stack)
+    before = _backends(stack)
+
+    answers = {}
+    with httpx.Client(base_url=stack.admin_url, timeout=10) as client:
+        for what, method, path, body, headers in CASES:
+            response = client.request(method, path, json=body, headers=headers)
+            answers[f"{what}: {method} {path}"] = response.status_code
+
+    wrong = {case: code for case, code in answers.items() if not 400 <= code < 500}
+    assert wrong == {}, wrong
+    assert answers["no token: GET /admin/backends"] == 401
+    assert _backends(stack) == before
+    assert set(stack.instances(3)) == {"storage1", "storage2", "storage3"}
+
+
+def test_the_admin_api_is_not_on_the_public_port(stack: Stack) -> None:
+    """With the token, on the port clients use: 404, as any unknown path."""
+    _needs_our_admin_api(stack)
+    response = stack.get("/admin/backends", headers=bearer())
+
+    assert response.status_code == 404
