@@ -62,6 +62,9 @@ S_WINDOW_FAILS = 8
 S_CONSECUTIVE_FAILURES = 9
 S_LAST_CHECKED = 10  # f, wall-clock time; NaN: never
 S_LAST_CHECK_LATENCY = 11  # f; NaN: never
+# 13-14: weights and draining (issue 19, the admin API).
+S_RETURNED_AT = 12  # f, monotonic time it came (or comes) back into rotation; -inf: from the start
+S_SLOW_CREDIT = 15  # f, slow start's share of turns earned and not yet taken (round robin)
 SLOT_WORDS = 32  # room for what issue 19 adds (weights, draining, slow start)
 
 # A worker's counters for one backend.
@@ -69,14 +72,20 @@ C_SERVED = 0
 C_OUTCOMES = 1
 C_LATENCY = C_OUTCOMES + len(OUTCOMES)
 C_LATENCY_SUM = C_LATENCY + len(LATENCY_BUCKETS) + 1  # f
-BACKEND_COUNTER_WORDS = C_LATENCY_SUM + 1
+C_IN_FLIGHT = C_LATENCY_SUM + 1  # attempts on it now (counted with BALANCING=least_request)
+BACKEND_COUNTER_WORDS = C_IN_FLIGHT + 1
 
 # A worker's counters that are not per backend.
 G_RETRIES = 0
 G_CONNECTIONS = 1  # client connections accepted
 G_OPEN = 2  # client connections open now
 G_RESPONSES = 3  # + status code
-GLOBAL_COUNTER_WORDS = G_RESPONSES + STATUS_CODES
+# The retry budget's view (counted when RETRY_BUDGET_PERCENT is under 100).
+G_ACTIVE = G_RESPONSES + STATUS_CODES  # requests for /data in flight now
+G_RETRYING = G_ACTIVE + 1  # of those, the ones that have made a retry
+G_RETRIES_REFUSED = G_ACTIVE + 2  # retries not made: the budget was spent
+G_EJECTIONS_REFUSED = G_ACTIVE + 3  # passive ejections not made: MAX_EJECTION_PERCENT was reached
+GLOBAL_COUNTER_WORDS = G_ACTIVE + 4
 # The header: the table's sequence number and size, the rotation, then the order.
 H_SEQUENCE = 0  # odd while the control process rewrites the order
 H_COUNT = 1
@@ -160,6 +169,13 @@ class Board:
             raise ValueError(f"worker {worker} of {self.workers}")
         self.worker = worker
         self.lock.reopen()
+        # A replacement for a worker that died starts with nothing in flight: what its
+        # predecessor left counted would never be taken off.
+        q = self.q
+        for slot in range(MAX_BACKENDS):
+            q[self.counter_base(worker, slot) + C_IN_FLIGHT] = 0
+        q[self.global_base(worker) + G_ACTIVE] = 0
+        q[self.global_base(worker) + G_RETRYING] = 0
 
     def attach_control(self) -> None:
         """In the forked control process: it counts nothing, but takes the lock."""
@@ -229,6 +245,11 @@ class Board:
         q[H_SEQUENCE] += 1
 
     # Worker-wide counters
+
+    def sum_over_workers(self, offset: int) -> int:
+        """A word of a worker's area (`offset` from its start), added up over all workers."""
+        start = self.counters_at + offset
+        return sum(self.q[start : start + self.workers * self.worker_words : self.worker_words])
 
     def sum_words(self, offset_of: "Sequence[int]") -> list[int]:
         """For each offset into a worker's global area, the sum over all workers."""
