@@ -162,5 +162,29 @@ def outage(samples: Sequence[Sample], fault_t: float, recover_t: float) -> Outag
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BrownOutFigures:
+    """What a brown-out of every storage service (slow, failing half) cost clients and storage."""
+
+    requests_during: int
+    errors_during: int
+    storage_requests: int  # `/data` requests the storage services received meanwhile
+    per_request: float | None  # storage requests per client request: 1 + the retries' share
+
+
+def brown_out(
+    samples: Sequence[Sample], fault_t: float, recover_t: float, storage_requests: int
+) -> BrownOutFigures:
+    """Figures for every storage service browned out from `fault_t` to `recover_t`, given the
+    `/data` requests they counted over the same window."""
+    during = [s for s in samples if fault_t <= s.t < recover_t]
+    return BrownOutFigures(
+        requests_during=len(during),
+        errors_during=sum(1 for s in during if not s.ok),
+        storage_requests=storage_requests,
+        per_request=storage_requests / len(during) if during else None,
+    )
+
+
 def _answers(samples: Sequence[Sample]) -> list[Answer]:
     return [Answer(t=s.t, ok=s.ok, instance=s.instance) for s in samples]

@@ -20,6 +20,8 @@ from toolkit.storage_control import StorageContainer
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 STORAGE_PREFIX = "storage"
+BROWN_OUT_DELAY_MS = 200
+"""How slow every storage service answers in the brown-out (and every second answer is a 500)."""
 
 
 def docker_client() -> docker.DockerClient:
@@ -83,6 +85,14 @@ class Faults:
     def make_unavailable(self, service: str) -> None:
         self._storage(service).set_fault(FaultMode.UNAVAILABLE)
         self._faulted.add(service)
+
+    def brown_out(self, service: str) -> None:
+        self._storage(service).set_fault(FaultMode.FLAKY, BROWN_OUT_DELAY_MS)
+        self._faulted.add(service)
+
+    def received(self, service: str) -> int:
+        """The `/data` requests one storage service has received since it started."""
+        return self._storage(service).received()
 
     def restore(self, service: str) -> None:
         """Undo what was done to one service: start it again, or set its fault mode to normal."""

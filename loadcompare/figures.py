@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from loadcompare.analysis import failover, max_deviation_pp, outage, share, timeline
+from loadcompare.analysis import brown_out, failover, max_deviation_pp, outage, share, timeline
 from loadcompare.plan import Scenario
 from loadcompare.results import GatewayView, LocustTotals, RunResult, RunSettings
 from loadcompare.run import Run
@@ -78,11 +78,14 @@ def build(
     recover_t = (
         run.event_time("recovery begins") if run.event_time("recovered") is not None else None
     )
-    failover_figures = outage_figures = view = None
+    failover_figures = outage_figures = view = brown_out_figures = None
     error = run.error
     if fault_t is not None and recover_t is not None:
         if s.scenario is Scenario.ALL_DOWN:
             outage_figures = outage(run.samples, fault_t, recover_t)
+        elif s.scenario is Scenario.BROWN_OUT:
+            if run.storage_requests is not None:
+                brown_out_figures = brown_out(run.samples, fault_t, recover_t, run.storage_requests)
         elif run.target_instance is not None:
             failover_figures = failover(run.samples, fault_t, recover_t, run.target_instance)
             view = gateway_view(run, fault_t, recover_t)
@@ -113,6 +116,7 @@ def build(
         target_instance=run.target_instance,
         failover=failover_figures,
         outage=outage_figures,
+        brown_out=brown_out_figures,
         gateway_view=view,
         timeline=tuple(timeline(run.samples)),
         violations=tuple(threshold_violations(run, totals)),

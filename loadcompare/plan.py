@@ -11,6 +11,7 @@ class Scenario(StrEnum):
     FAILOVER_KILL = "failover-kill"  # one storage container killed through the Docker API
     FAILOVER_FAULT = "failover-fault"  # one storage service switched to `unavailable`
     ALL_DOWN = "all-down"  # every storage service switched to `unavailable`
+    BROWN_OUT = "brown-out"  # every storage service slow and failing half its requests (`flaky`)
 
 
 class Action(StrEnum):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcompare.analysis import Bucket, FailoverFigures, OutageFigures
+from loadcompare.analysis import BrownOutFigures, Bucket, FailoverFigures, OutageFigures
 from loadcompare.plan import Durations, Scenario
 
 RESULTS_FILE = "results.json"
@@ -131,6 +131,7 @@ class RunResult:
     violations: tuple[str, ...]  # thresholds a steady run exceeded
     warnings: tuple[str, ...]
     error: str | None  # why the figures are missing or incomplete
+    brown_out: BrownOutFigures | None = None  # every service browned out and back
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -155,6 +156,7 @@ class RunResult:
             "violations": list(self.violations),
             "warnings": list(self.warnings),
             "error": self.error,
+            "brown_out": _or_none(self.brown_out),
         }
 
     @classmethod
@@ -184,6 +186,8 @@ class RunResult:
             violations=tuple(data["violations"]),
             warnings=tuple(data["warnings"]),
             error=data["error"],
+            # Absent from the files of comparisons made before the brown-out scenario.
+            brown_out=None if (b := data.get("brown_out")) is None else BrownOutFigures(**b),
         )
 
     def write(self, path: Path) -> None:
@@ -196,7 +200,9 @@ class RunResult:
         return cls.from_json(json.loads(path.read_text()))
 
 
-def _or_none(figures: FailoverFigures | OutageFigures | GatewayView | None) -> Any:
+def _or_none(
+    figures: FailoverFigures | OutageFigures | GatewayView | BrownOutFigures | None,
+) -> Any:
     return None if figures is None else asdict(figures)
 
 

@@ -30,6 +30,8 @@ from toolkit.status import read_status
 log = logging.getLogger("loadtests")
 
 STATUS_POLL_S = 0.25
+EVERY_SERVICE = (Scenario.ALL_DOWN, Scenario.BROWN_OUT)
+"""The scenarios that fail every storage service at once, not one."""
 
 
 class Run:
@@ -47,6 +49,10 @@ class Run:
         self._t0 = time.perf_counter()
         self._faults: Faults | None = None
         self._services: list[str] = []
+        self._received_at_fault: int | None = None
+        self.storage_requests: int | None = None
+        """Brown-out: the `/data` requests the storage services received between the fault and
+        the recovery (their own counts); None for the other scenarios or when unreadable."""
         self._greenlets: list[gevent.Greenlet] = []
 
     def now(self) -> float:
@@ -73,7 +79,7 @@ class Run:
         port = urlsplit(self.host).port or 80
         self.project = self.settings.compose_project or project_publishing(client, port)
         containers = storage_containers(client, self.project)
-        if self.settings.scenario is Scenario.ALL_DOWN:
+        if self.settings.scenario in EVERY_SERVICE:
             self._services = list(containers)
         else:
             if self.settings.target_service not in containers:
@@ -98,7 +104,7 @@ class Run:
         self.started_wall = time.time()
         if self._faults is not None:
             self._greenlets.append(gevent.spawn(self._drive))
-            if self.settings.scenario is not Scenario.ALL_DOWN:
+            if self.settings.scenario not in EVERY_SERVICE:
                 self._greenlets.append(gevent.spawn(self._poll_status))
 
     def stop(self) -> None:
@@ -129,7 +135,11 @@ class Run:
             self.mark("fault begins", ", ".join(self._services))
             self._on_each(self._fail)
             self.mark("fault", ", ".join(self._services))
+            if self.settings.scenario is Scenario.BROWN_OUT:
+                self._received_at_fault = self._received()
         elif action is Action.RECOVER:
+            if self._received_at_fault is not None:
+                self.storage_requests = self._received() - self._received_at_fault
             self.mark("recovery begins", ", ".join(self._services))
             self._on_each(self._faults.restore)
             self.mark("recovered", ", ".join(self._services))
@@ -150,10 +160,17 @@ class Run:
         if errors:
             raise FaultError(errors[0])
 
+    def _received(self) -> int:
+        """The `/data` requests every storage service has received so far, summed."""
+        assert self._faults is not None
+        return sum(self._faults.received(service) for service in self._services)
+
     def _fail(self, service: str) -> None:
         assert self._faults is not None
         if self.settings.scenario is Scenario.FAILOVER_KILL:
             self._faults.kill(service)
+        elif self.settings.scenario is Scenario.BROWN_OUT:
+            self._faults.brown_out(service)
         else:
             self._faults.make_unavailable(service)
 

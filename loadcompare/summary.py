@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from loadcompare.analysis import FailoverFigures, OutageFigures
+from loadcompare.analysis import BrownOutFigures, FailoverFigures, OutageFigures
 from loadcompare.plan import Scenario
 from loadcompare.results import Comparison, GatewayView, Results, RunResult, Runs
 from toolkit.tables import markdown_table
@@ -19,6 +19,9 @@ SCENARIO_TITLES = {
         "Failover: one storage service made unavailable (fault injection), then back"
     ),
     Scenario.ALL_DOWN: "All storage services unavailable, then back",
+    Scenario.BROWN_OUT: (
+        "Brown-out: every storage service slow and failing half its requests (`flaky`), then back"
+    ),
 }
 
 SHARE_FILE = "share.png"
@@ -66,6 +69,33 @@ def _failover(figure: Callable[[FailoverFigures], Figure], unit: str = "", digit
 
 def _outage(figure: Callable[[OutageFigures], Figure], unit: str = "", digits: int = 1) -> Cell:
     return lambda r: fmt(None if r.outage is None else figure(r.outage), unit, digits)
+
+
+def _brown_out(
+    figure: Callable[[BrownOutFigures], Figure], unit: str = "", digits: int = 1
+) -> Cell:
+    return lambda r: fmt(None if r.brown_out is None else figure(r.brown_out), unit, digits)
+
+
+def _brown_out_rows(runs: Runs, gateways: Sequence[str]) -> list[Row]:
+    return [
+        _row(
+            "requests reaching storage per client request",
+            runs,
+            gateways,
+            _brown_out(lambda b: b.per_request, digits=2),
+        ),
+        _row(
+            "requests during the brown-out", runs, gateways, _brown_out(lambda b: b.requests_during)
+        ),
+        _row("failed requests during it", runs, gateways, _brown_out(lambda b: b.errors_during)),
+        _row(
+            "requests storage received meanwhile",
+            runs,
+            gateways,
+            _brown_out(lambda b: b.storage_requests),
+        ),
+    ]
 
 
 def _seen(figure: Callable[[GatewayView], Figure]) -> Cell:
@@ -222,6 +252,12 @@ QUESTIONS = (
         0.5,
         0.2,
     ),
+    Question(
+        "Fewer requests reaching storage per client request in a brown-out",
+        Scenario.BROWN_OUT,
+        lambda r: None if r.brown_out is None else r.brown_out.per_request,
+        0.1,
+    ),
 )
 
 
@@ -277,6 +313,8 @@ def render(comparison: Comparison, files: Sequence[str]) -> str:
             rows += _share_rows(runs, gateways)
         elif scenario is Scenario.ALL_DOWN:
             rows += _outage_rows(runs, gateways)
+        elif scenario is Scenario.BROWN_OUT:
+            rows += _brown_out_rows(runs, gateways)
         else:
             rows += _failover_rows(runs, gateways)
         lines += _table(gateways, rows)
@@ -317,5 +355,9 @@ READING_NOTES = [
     "`normal`) until the first response it served through the gateway; n/a: not within the run.",
     "- **`/status` ... after**: the gateway's own view, polled every 0.25 s during the run.",
     "- **time until 200s resumed**: seconds from bringing every service back to the first 200.",
+    "- **requests reaching storage per client request** (brown-out): the `/data` requests the "
+    "storage services counted themselves (`GET /admin/requests`) between the fault and the "
+    "recovery, over the client requests completed meanwhile; 1 plus the share retried, so what a "
+    "brown-out multiplies its own load by.",
     "- requests/s and latency percentiles are locust's own figures (its HTML report has the rest).",
 ]

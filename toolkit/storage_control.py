@@ -18,7 +18,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from storage_service.faults import FaultMode
-from toolkit.faults import FaultError, check_fault_status, fault_request
+from toolkit.faults import FaultError, check_fault_status, fault_request, received
 
 STORAGE_PORT = 8000
 """The port a storage service listens on inside its container."""
@@ -93,6 +93,17 @@ class StorageContainer:
             self._set_fault_by_exec(mode, delay_ms)
         else:
             check_fault_status(self.name, status)
+
+    def received(self) -> int:
+        """The `/data` requests the service received since it started (its own count, through
+        its fault endpoint's neighbour `GET /admin/requests`); FaultError when unreachable."""
+        last = FaultError(f"{self.name}: no address the host can reach")
+        for address in self.addresses():
+            try:
+                return received(self.name, f"http://{address}:{STORAGE_PORT}", timeout=2)[0]
+            except FaultError as error:
+                last = error
+        raise last
 
     def check_fault_injection(self) -> None:
         """FaultError when the fault endpoint is off (where the host can tell)."""

@@ -4,6 +4,7 @@ import pytest
 
 from loadcompare.analysis import (
     Sample,
+    brown_out,
     failover,
     max_deviation_pp,
     outage,
@@ -127,3 +128,18 @@ class TestOutage:
         figures = outage([failed(5.5, 503), failed(11.0, 503)], fault_t=5.0, recover_t=10.0)
 
         assert figures.first_2xx_after_s is None
+
+
+class TestBrownOut:
+    def test_storage_requests_per_client_request_in_the_window(self) -> None:
+        samples = [ok(1.0, "a"), ok(5.5, "a"), failed(6.0, 503), ok(7.0, "b"), ok(8.0, "c"),
+                   ok(12.0, "a")]  # fmt: skip
+
+        figures = brown_out(samples, fault_t=5.0, recover_t=10.0, storage_requests=6)
+
+        assert figures.requests_during == 4
+        assert figures.errors_during == 1
+        assert figures.per_request == pytest.approx(1.5)
+
+    def test_no_client_request_meanwhile_means_no_figure(self) -> None:
+        assert brown_out([ok(1.0, "a")], 5.0, 10.0, storage_requests=3).per_request is None

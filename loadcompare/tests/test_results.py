@@ -4,7 +4,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from loadcompare.analysis import Bucket, FailoverFigures, OutageFigures
+from loadcompare.analysis import BrownOutFigures, Bucket, FailoverFigures, OutageFigures
 from loadcompare.plan import Scenario
 from loadcompare.results import (
     Comparison,
@@ -63,6 +63,14 @@ class TestStatsJson:
 
         assert old.failover is not None
         assert old.failover.back_in_rotation_s == 1.5
+
+    def test_brown_out_figures_read_back_and_older_files_have_none(self) -> None:
+        figures = BrownOutFigures(200, 40, 260, 1.3)
+        result = replace(FAILOVER, scenario=Scenario.BROWN_OUT, brown_out=figures)
+
+        assert RunResult.from_json(result.to_json()).brown_out == figures
+        older = {k: v for k, v in FAILOVER.to_json().items() if k != "brown_out"}
+        assert RunResult.from_json(older).brown_out is None
 
     def test_a_run_without_requests_has_no_percentiles_rather_than_zeros(self) -> None:
         none = LocustTotals(requests=0, failures=0, fail_ratio=0.0, rps=0.0)

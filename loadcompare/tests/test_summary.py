@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from loadcompare.analysis import FailoverFigures
+from loadcompare.analysis import BrownOutFigures, FailoverFigures
 from loadcompare.plan import Scenario
 from loadcompare.results import Comparison, GatewayView, LocustTotals, Results, RunResult
 from loadcompare.summary import render, verdicts
@@ -99,3 +99,20 @@ class TestVerdicts:
         )
         assert "**" not in recovery
         assert "a figure is missing" in recovery
+
+
+def test_a_brown_out_shows_requests_reaching_storage_per_client_request() -> None:
+    locust = LocustTotals(requests=300, failures=40, fail_ratio=0.13, rps=100.0)
+
+    def run(per_request: float) -> RunResult:
+        figures = BrownOutFigures(200, 40, int(200 * per_request), per_request)
+        return run_result(Scenario.BROWN_OUT, locust, brown_out=figures)
+
+    results: Results = {Scenario.BROWN_OUT: {"ours": run(1.2), "nginx": run(1.75)}}
+    summary = render(Comparison(results, META), [])
+
+    row = table_row(summary, "requests reaching storage per client request")
+    assert row == ["1.20", "1.75"]
+    assert (
+        "- Fewer requests reaching storage per client request in a brown-out: **ours**" in summary
+    )

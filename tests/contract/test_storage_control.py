@@ -125,6 +125,19 @@ def test_a_fault_takes_effect_by_address_and_by_exec(storage: StorageContainer) 
     assert health(storage) == 200
 
 
+def test_received_is_the_services_own_count_of_data_requests(storage: StorageContainer) -> None:
+    (address,) = storage.addresses()
+    before = storage.received()
+    for _ in range(3):
+        connection = http.client.HTTPConnection(address, STORAGE_PORT, timeout=2)
+        try:
+            connection.request("GET", "/data")
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
+    assert storage.received() == before + 3
+
+
 def test_a_service_without_fault_injection_says_how_to_enable_it(network: Network) -> None:
     control = start(network, "storage-without-faults", faults=False)
     try:
