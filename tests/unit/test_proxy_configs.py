@@ -384,6 +384,8 @@ class TestDefaultsFollowTheGateway:
         "access_log": "ACCESS_LOG",
         "workers": "WORKERS",
         "shutdown_timeout_s": "SHUTDOWN_TIMEOUT",
+        "balancing": "BALANCING",
+        "slow_start_s": "SLOW_START",
     }
 
     def test_haproxy_and_caddy_defaults_are_the_gateways(self) -> None:
