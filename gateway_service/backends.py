@@ -272,8 +272,6 @@ class Balancer:
         self._q = board.q
         self._d = board.d
         self.slow_start = balancing.slow_start
-        self._worker_words = board.worker_words
-        self._in_flight_span = board.workers * board.worker_words
         # Chosen once here, so that the defaults pay nothing per request for the options.
         self.pick: Picker
         if balancing.least_request:
@@ -521,8 +519,7 @@ class Balancer:
     def _load(self, backend: Backend, now: float) -> float:
         """Attempts in flight on it, all workers together; with SLOW_START, per unit of its
         share (Envoy's weighted least request with an active request bias of 1)."""
-        start = backend.in_flight_at
-        in_flight: int = sum(self._q[start : start + self._in_flight_span : self._worker_words])
+        in_flight = backend.in_flight
         if self.slow_start:
             return (in_flight + 1) / self.slow_start_share(backend, now)
         return in_flight
