@@ -487,10 +487,7 @@ class Balancer:
         if count > 1 and not tried:
             # The usual case, a first attempt with the two drawn in rotation, without building
             # the list of candidates.
-            first = int(random() * count)
-            second = int(random() * (count - 1))
-            if second >= first:
-                second += 1
+            first, second = _two_of(count)
             one, other = backends[first], backends[second]
             if one.available(now) and other.available(now):
                 chosen = one if self._load(one, now) <= self._load(other, now) else other
@@ -507,10 +504,7 @@ class Balancer:
         if count == 1:
             chosen = candidates[0]
         else:
-            first = int(random() * count)
-            second = int(random() * (count - 1))
-            if second >= first:
-                second += 1
+            first, second = _two_of(count)
             one, other = candidates[first], candidates[second]
             chosen = one if self._load(one, now) <= self._load(other, now) else other
         self._q[chosen.counters + C_IN_FLIGHT] += 1
@@ -645,3 +639,10 @@ class Balancer:
     def _notify(self, backend: Backend, up: bool, reason: str) -> None:
         if self._on_change is not None and not backend.retired:
             self._on_change(backend, up, reason)
+
+
+def _two_of(count: int) -> tuple[int, int]:
+    """Two different indexes below `count` (at least 2), drawn at random."""
+    first = int(random() * count)
+    second = int(random() * (count - 1))
+    return first, second + 1 if second >= first else second
