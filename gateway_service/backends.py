@@ -478,8 +478,8 @@ class Balancer:
     def _pick_least_request(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
         """`pick` with BALANCING=least_request: of two backends drawn at random among those in
         rotation and untried, the one with fewer attempts in flight, all workers together
-        (Envoy's default, HAProxy's `random(2)`); with SLOW_START, in flight per unit of its
-        share, as Envoy weighs them. The attempt counts as in flight until `done(backend)`.
+        (Envoy's default, HAProxy's `random(2)`). The attempt counts as in flight until
+        `done(backend)`.
         Two random draws rather than the least busy of all: every worker choosing at once from
         the same slightly stale counts would all pile onto the one that looks idlest."""
         backends = self.backends
@@ -490,7 +490,7 @@ class Balancer:
             first, second = _two_of(count)
             one, other = backends[first], backends[second]
             if one.available(now) and other.available(now):
-                chosen = one if self._load(one, now) <= self._load(other, now) else other
+                chosen = self._less_busy(one, other, now)
                 self._q[chosen.counters + C_IN_FLIGHT] += 1
                 return chosen
         candidates = [b for b in backends if b.available(now) and b not in tried]
@@ -506,17 +506,22 @@ class Balancer:
         else:
             first, second = _two_of(count)
             one, other = candidates[first], candidates[second]
-            chosen = one if self._load(one, now) <= self._load(other, now) else other
+            chosen = self._less_busy(one, other, now)
         self._q[chosen.counters + C_IN_FLIGHT] += 1
         return chosen
 
-    def _load(self, backend: Backend, now: float) -> float:
-        """Attempts in flight on it, all workers together; with SLOW_START, per unit of its
-        share (Envoy's weighted least request with an active request bias of 1)."""
-        in_flight = backend.in_flight
+    def _less_busy(self, one: Backend, other: Backend, now: float) -> Backend:
+        """The one of two with fewer attempts in flight (`one` on a tie: both were drawn at
+        random). With SLOW_START a backend in its slow start enters the contest only with its
+        share's probability, so it gets about its share of a fair share however idle the others
+        are; dividing its count by its share instead would give it nothing at all until the
+        others were ten attempts deep."""
         if self.slow_start:
-            return (in_flight + 1) / self.slow_start_share(backend, now)
-        return in_flight
+            if random() >= self.slow_start_share(one, now):
+                return other
+            if random() >= self.slow_start_share(other, now):
+                return one
+        return one if one.in_flight <= other.in_flight else other
 
     def done(self, backend: Backend) -> None:
         """An attempt `pick` counted in flight (BALANCING=least_request) is over."""
