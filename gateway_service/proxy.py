@@ -20,6 +20,9 @@ from gateway_service.metrics import ProxyStats
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
+from gateway_service.trace_context import HEADER as TRACEPARENT
+from gateway_service.trace_context import STATE_HEADER as TRACESTATE
+from gateway_service.trace_context import accept_or_start
 from gateway_service.upstream import UpstreamError, UpstreamResponse, build_request
 from gateway_service.upstream_protocol import Upstream
 
@@ -33,7 +36,7 @@ _NOT_FORWARDED = frozenset(
     {
         b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate",
         b"proxy-authorization", b"te", b"trailer", b"transfer-encoding", b"upgrade",
-        b"host", b"content-length", b"expect", REQUEST_ID,
+        b"host", b"content-length", b"expect", REQUEST_ID, TRACEPARENT, TRACESTATE,
     }
 )  # fmt: skip
 TOO_LARGE = {"detail": "request header fields too large"}
@@ -105,6 +108,8 @@ class Proxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         client_id = None
+        traceparent = None
+        tracestate = []
         forwarded = []
         size = 0
         hosts = 0
@@ -119,6 +124,11 @@ class Proxy:
                     hosts += 1
                 elif name == b"connection":
                     nominated = value if nominated is None else nominated + b"," + value
+                elif name == TRACEPARENT:
+                    # Two are one invalid header: a trace starts here.
+                    traceparent = value if traceparent is None else b""
+                elif name == TRACESTATE:
+                    tracestate.append((name, value))
                 continue
             forwarded.append((name, value))
         if nominated is not None:
@@ -126,16 +136,20 @@ class Proxy:
             hop = {token.strip().lower() for token in nominated.split(b",")}
             forwarded = [(name, value) for name, value in forwarded if name not in hop]
         request_id = accept_or_generate(client_id)
+        traceparent, trace_id, continued = accept_or_start(traceparent, request_id)
         if (problem := host_and_version_problem(hosts, scope["http_version"])) is not None:
             status, detail = problem
             await send_json(send, status, {"detail": detail}, [CLOSE, (REQUEST_ID, request_id)])
-            self._finish(scope, request_id, status, None, [], started)
+            self._finish(scope, request_id, trace_id, status, None, [], started)
             return
         if over_limits(len(headers), size):
             await send_json(send, 431, TOO_LARGE, [(REQUEST_ID, request_id)])
-            self._finish(scope, request_id, 431, None, [], started)
+            self._finish(scope, request_id, trace_id, 431, None, [], started)
             return
         forwarded.append((REQUEST_ID, request_id))
+        forwarded.append((TRACEPARENT, traceparent))
+        if continued and tracestate:
+            forwarded += tracestate
         path = scope.get("raw_path") or scope["path"].encode()
         if scope["query_string"]:
             path += b"?" + scope["query_string"]
@@ -148,6 +162,7 @@ class Proxy:
                 if tried:
                     self.stats.count_retry()
                 attempt_started = time.perf_counter()
+                response = None
                 try:
                     response = await upstream.request(
                         build_request(path, backend.host_header, forwarded),
@@ -156,7 +171,9 @@ class Proxy:
                     )
                 except UpstreamError as error:
                     outcome, reason = error.kind, error.detail
-                else:
+                finally:
+                    backend.attempt_ended()
+                if response is not None:
                     if response.status < 500:
                         self.balancer.record_success(backend, self.clock())
                         if response.stream is None:
@@ -166,7 +183,9 @@ class Proxy:
                             await self._send_streamed(
                                 scope, receive, send, response, request_id, backend, attempt_started
                             )
-                        self._finish(scope, request_id, response.status, backend, failures, started)
+                        self._finish(
+                            scope, request_id, trace_id, response.status, backend, failures, started
+                        )
                         return
                     if response.stream is not None:
                         response.stream.close()  # an error page is not worth reading
@@ -177,11 +196,11 @@ class Proxy:
                 failures.append(f"{backend.url}: {reason}")  # clients see names, not addresses
 
             await self._unavailable(send, request_id, failures)
-            self._finish(scope, request_id, 503, None, failures, started)
+            self._finish(scope, request_id, trace_id, 503, None, failures, started)
         except (asyncio.CancelledError, OSError):
             # The client went away (the server cancels a request whose client closed, and
             # raises OSError from send): nothing more is owed to anyone.
-            self._finish(scope, request_id, CLIENT_CLOSED, None, failures, started)
+            self._finish(scope, request_id, trace_id, CLIENT_CLOSED, None, failures, started)
             raise
 
     async def _send_whole(self, send: Send, response: UpstreamResponse, request_id: bytes) -> None:
@@ -261,6 +280,7 @@ class Proxy:
         self,
         scope: Scope,
         request_id: bytes,
+        trace_id: bytes,
         status: int,
         backend: Backend | None,
         failures: list[str],
@@ -268,7 +288,10 @@ class Proxy:
     ) -> None:
         self.stats.count_response(status)
         if self.access_log:
-            extra: dict[str, Any] = {"backend": None if backend is None else backend.url}
+            extra: dict[str, Any] = {
+                "trace_id": trace_id.decode(),
+                "backend": None if backend is None else backend.url,
+            }
             if backend is not None and backend.address != backend.storage.host:
                 extra["address"] = backend.address
             if failures:
