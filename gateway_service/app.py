@@ -122,12 +122,15 @@ class Gateway:
         """Write the first backend table: every member in rotation."""
         self.balancer.replace(members, on_probation=False)
 
-    def follow(self, members: list[Member]) -> None:
-        """Make the backends `members`: discovery found another set of addresses."""
+    def follow(self, members: list[Member], *, rewrite: bool = False) -> None:
+        """Make the backends `members`: discovery found another set of addresses. `rewrite`:
+        write the table even if they are the same (weights or drains changed)."""
         current = [(backend.storage, backend.address) for backend in self.balancer.backends]
-        if members == current:
+        if members == current and not rewrite:
             return
         added, removed = self.balancer.replace(members, on_probation=self.health.enabled)
+        if not (added or removed):
+            return
         self.log.event(
             "backends_changed",
             added=[backend.label for backend in added],

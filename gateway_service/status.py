@@ -31,8 +31,9 @@ def _service(backend: Backend, now: float) -> dict[str, Any]:
     return {
         "url": backend.url,
         "name": backend.storage.host,  # what was resolved
-        "address": _endpoint(backend.address, backend.storage.port),  # where requests go
-        "status": "available" if backend.available(now) else "unavailable",
+        "address": endpoint(backend.address, backend.storage.port),  # where requests go
+        "status": _status(backend, now),
+        "weight": backend.weight,
         "last_checked": None if checked is None else _iso(checked),
         "last_check_latency_ms": None if latency is None else round(latency * 1000, 3),
         "consecutive_failures": backend.consecutive_failures,
@@ -40,7 +41,13 @@ def _service(backend: Backend, now: float) -> dict[str, Any]:
     }
 
 
-def _endpoint(address: str, port: int) -> str:
+def _status(backend: Backend, now: float) -> str:
+    if backend.draining:
+        return "draining"  # the admin API's drain: out of rotation, whatever its health
+    return "available" if backend.available(now) else "unavailable"
+
+
+def endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
