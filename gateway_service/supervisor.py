@@ -441,7 +441,9 @@ class Supervisor:
         )
         sweeper = Periodic(SWEEP_INTERVAL_SECONDS, guard.sweep)
         sweeper.start()
-        log.event("admin_serving", host=settings.admin_host, port=sock.getsockname()[1])
+        log.event(
+            "admin_serving", host=settings.admin_host, port=sock.getsockname()[1], pid=os.getpid()
+        )
         try:
             await stop.wait()
         finally:
