@@ -136,7 +136,9 @@ class Proxy:
             hop = {token.strip().lower() for token in nominated.split(b",")}
             forwarded = [(name, value) for name, value in forwarded if name not in hop]
         request_id = accept_or_generate(client_id)
-        traceparent, trace_id, continued = accept_or_start(traceparent, request_id)
+        traceparent, trace_id, continued = accept_or_start(
+            traceparent, request_id, request_id is not client_id
+        )
         if (problem := host_and_version_problem(hosts, scope["http_version"])) is not None:
             status, detail = problem
             await send_json(send, status, {"detail": detail}, [CLOSE, (REQUEST_ID, request_id)])

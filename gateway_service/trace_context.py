@@ -22,8 +22,11 @@ _ZERO_TRACE = b"0" * 32
 _ZERO_PARENT = b"0" * 16
 
 
-def accept_or_start(value: bytes | None, request_id: bytes) -> tuple[bytes, bytes, bool]:
-    """(the traceparent to forward, its trace id, whether the client's was kept)."""
+def accept_or_start(
+    value: bytes | None, request_id: bytes, generated: bool = False
+) -> tuple[bytes, bytes, bool]:
+    """(the traceparent to forward, its trace id, whether the client's was kept). `generated`:
+    the request id is one the gateway made (32 lowercase hex digits), so it needs no check."""
     if value is not None and (match := _PARENT.fullmatch(value)) is not None:
         version, trace_id, parent_id, flags, rest = match.groups()
         if (
@@ -36,7 +39,9 @@ def accept_or_start(value: bytes | None, request_id: bytes) -> tuple[bytes, byte
                 return value, trace_id, True
             return b"00-" + trace_id + b"-" + parent_id + b"-" + flags, trace_id, True
     # Every request without a traceparent comes here: kept to about 0.7 us (docs/admin-api.md).
-    if len(request_id) == 32 and not request_id.translate(None, _HEX) and request_id != _ZERO_TRACE:
+    if generated or (
+        len(request_id) == 32 and not request_id.translate(None, _HEX) and request_id != _ZERO_TRACE
+    ):
         trace_id = request_id
     else:
         trace_id = secrets.token_hex(16).encode()
