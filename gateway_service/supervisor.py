@@ -344,6 +344,9 @@ class Supervisor:
         if pid == 0:
             status = 70  # EX_SOFTWARE, unless the child says otherwise
             try:
+                # A SIGHUP is the supervisor's to pass on (to the control process, which sets its
+                # own handler): it must not kill a child, as its default action would.
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_SETMASK, set())
                 _die_with_parent(parent)
                 status = self._worker(index) if role == WORKER else self._control()

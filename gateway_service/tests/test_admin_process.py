@@ -97,10 +97,11 @@ def admin_gateway(
         yield running
 
 
+@pytest.mark.parametrize("workers", [1, 3])
 def test_drain_under_load_fails_nothing_and_storage2_gets_nothing_after_it(
-    tmp_path: Path,
+    tmp_path: Path, workers: int
 ) -> None:
-    with admin_gateway(tmp_path, workers=3, read_timeout=10) as gw:
+    with admin_gateway(tmp_path, workers=workers, read_timeout=10) as gw:
         for storage in gw.storages:
             storage.delay = 0.01  # requests are in flight on storage2 when the drain comes
         results: list[int | None] = []
@@ -198,6 +199,12 @@ def test_sighup_reads_the_storage_services_file_again(tmp_path: Path) -> None:
         assert "ftp://nowhere:21" in str(gw.events("reload_failed")[0]["error"])
         assert gw.urls() == [s2, s3]
         assert gw.child.poll() is None
+        # A SIGHUP straight to a worker (a terminal closing reaches every process) kills none.
+        for event in gw.events("worker_serving"):
+            os.kill(int(event["pid"]), signal.SIGHUP)  # type: ignore[call-overload]
+        served = [instance(get(gw.port, "/data")[1]) for _ in range(6)]
+        assert sorted(served) == ["storage2"] * 3 + ["storage3"] * 3
+        assert gw.events("worker_exited") == []
 
 
 BAD = [
