@@ -115,9 +115,13 @@ class Roster:
             self._known(url)
             self.balancer.draining.add(url)
             await self._apply(resolve=False)
-        # The rotation without it is on the board, written under the lock every pick holds: an
-        # attempt picked before is counted in flight already, and none is picked after.
+        # The rotation without it is on the board, written under the lock a round-robin pick
+        # holds: an attempt picked before is counted in flight already, and none is picked
+        # after. A least_request pick takes no lock: one that read the old rotation an instant
+        # before is counted within microseconds, so the first look comes a poll later.
         deadline = time.monotonic() + within
+        if self.balancer.balancing.least_request:
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
         left = self.in_flight(url)
         while left and time.monotonic() < deadline:
             await asyncio.sleep(DRAIN_POLL_SECONDS)

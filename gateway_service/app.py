@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from starlette.routing import Route
 
 from gateway_service import __version__
-from gateway_service.backends import Backend, Balancer, HealthPolicy, Member
+from gateway_service.backends import Backend, Balancer, Balancing, HealthPolicy, Member
 from gateway_service.board import Board
 from gateway_service.client_request import CLOSE, request_problem
 from gateway_service.clock import Clock
@@ -32,6 +32,7 @@ from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Sen
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
+from gateway_service.retry_budget import RetryBudget
 from gateway_service.settings import GatewaySettings, SettingsError, load_settings
 from gateway_service.status import status_document
 from gateway_service.upstream import ConnectionPool
@@ -77,14 +78,25 @@ class Gateway:
                 fail_timeout=settings.fail_timeout,
                 rise=settings.health_rise,
                 fall=settings.health_fall,
+                max_ejection_percent=settings.max_ejection_percent,
             ),
             on_change=self._log_state_change,
+            balancing=Balancing(
+                least_request=settings.balancing == "least_request",
+                slow_start=settings.slow_start,
+                counts_in_flight=bool(settings.admin_port),
+            ),
         )
         self._upstream_factory = upstream_factory or self._pool
         # One pool per backend this process sees, shared with the proxy and the health checker;
         # the balancer reports every change of the table (`_membership_changed`).
         self.upstreams: dict[Backend, Upstream] = {}
         self.stats = ProxyStats(self.board)
+        self.retry_budget = (
+            RetryBudget(self.board, settings.retry_budget_percent, settings.retry_budget_min)
+            if settings.retry_budget_percent < 100
+            else None
+        )
         self.proxy = Proxy(
             self.balancer,
             self.upstreams,
@@ -96,6 +108,7 @@ class Gateway:
             retry_after=settings.retry_after,
             access_log=settings.access_log,
             clock=clock,
+            retry_budget=self.retry_budget,
         )
         self.health = HealthChecker(
             self.balancer,
@@ -110,7 +123,9 @@ class Gateway:
             self.publish(self.discovery.resolve_now())
         self.balancer.backends  # noqa: B018 - reads the table, making a pool per backend
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(GatewayCollector(self.balancer, self.stats, clock))
+        self.registry.register(
+            GatewayCollector(self.balancer, self.stats, clock, self.retry_budget)
+        )
         self.api = self._build_api()
 
     def _pool(self, backend: Backend) -> Upstream:
@@ -128,7 +143,9 @@ class Gateway:
         current = [(backend.storage, backend.address) for backend in self.balancer.backends]
         if members == current and not rewrite:
             return
-        added, removed = self.balancer.replace(members, on_probation=self.health.enabled)
+        added, removed = self.balancer.replace(
+            members, on_probation=self.health.enabled, now=self.clock()
+        )
         if not (added or removed):
             return
         self.log.event(
@@ -203,7 +220,7 @@ class Gateway:
         @api.get("/status")
         async def status() -> dict[str, Any]:
             """Every backend's state, how many are in rotation, and the settings in effect."""
-            return status_document(self.balancer, self.clock(), self.settings)
+            return status_document(self.balancer, self.clock(), self.settings, self.retry_budget)
 
         @api.get("/metrics", response_class=PlainTextResponse)
         async def metrics() -> Response:

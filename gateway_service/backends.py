@@ -3,7 +3,13 @@
 A backend is one address of one `STORAGE_SERVICES` entry (gateway_service/discovery.py finds
 them). It is in rotation when the active checker has not taken it out (`HEALTH_FALL` bad probes
 in a row; `HEALTH_RISE` good ones bring it back) and it is not serving a passive ban (`MAX_FAILS`
-failed requests within `FAIL_TIMEOUT` take it out for `FAIL_TIMEOUT`, as in nginx).
+failed requests within `FAIL_TIMEOUT` take it out for `FAIL_TIMEOUT`, as in nginx), unless
+`MAX_EJECTION_PERCENT` of the backends are out that way already.
+
+The choice among them is one shared round robin (the seed's contract), or with
+`BALANCING=least_request` the less busy of two drawn at random. With `SLOW_START`, a backend back
+in rotation gets a share that grows from a tenth to its full share over that many seconds.
+README.md ("How it balances and fails over") describes each.
 
 Every process of the gateway sees the same backends, health state and rotation: they live on the
 shared board (gateway_service/board.py), and `Backend` is a view of one slot of it. Everything here
@@ -15,6 +21,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from random import random
+from typing import Protocol
 
 from gateway_service.board import (
     C_IN_FLIGHT,
@@ -22,6 +30,7 @@ from gateway_service.board import (
     C_LATENCY_SUM,
     C_OUTCOMES,
     C_SERVED,
+    G_EJECTIONS_REFUSED,
     H_NEXT,
     H_SEQUENCE,
     LATENCY_BUCKETS,
@@ -39,6 +48,8 @@ from gateway_service.board import (
     S_PROBATION,
     S_PROBE_FAILS,
     S_PROBE_PASSES,
+    S_RETURNED_AT,
+    S_SLOW_CREDIT,
     S_STORAGE,
     S_WEIGHT,
     S_WINDOW_FAILS,
@@ -79,7 +90,10 @@ class _Float:
 class Backend:
     """One address of a storage service: where it is, and a view of its state on the board."""
 
-    __slots__ = ("address", "base", "board", "counters", "host_header", "id", "slot", "storage")
+    __slots__ = (
+        "address", "base", "board", "counters", "host_header", "id", "in_flight_at", "slot",
+        "storage",
+    )  # fmt: skip
 
     probe_passes = _Int(S_PROBE_PASSES)
     probe_fails = _Int(S_PROBE_FAILS)
@@ -87,6 +101,7 @@ class Backend:
     window_fails = _Int(S_WINDOW_FAILS)
     consecutive_failures = _Int(S_CONSECUTIVE_FAILURES)
     banned_until = _Float(S_BANNED_UNTIL)  # monotonic time; a passive ban lasts until then
+    returned_at = _Float(S_RETURNED_AT)  # monotonic time it is back in rotation from
 
     def __init__(self, board: Board, slot: int, storage: StorageURL, address: str) -> None:
         self.board = board
@@ -99,6 +114,8 @@ class Backend:
         # The Host header sent to it: the name as the user wrote it, whatever the address.
         self.host_header = storage.host_header.encode()
         self.counters = board.counter_base(board.worker, slot)  # this process's counters
+        # Its in-flight count in the first worker's area; the others' follow every worker_words.
+        self.in_flight_at = board.counter_base(0, slot) + C_IN_FLIGHT
 
     def __repr__(self) -> str:
         return f"Backend({self.label!r}, slot={self.slot})"
@@ -159,15 +176,6 @@ class Backend:
         """Out of the rotation by the admin API's drain: no new requests, in-flight ones finish."""
         return bool(self.board.q[self.base + S_DRAINING])
 
-    @property
-    def in_flight(self) -> int:
-        """Attempts on it, over all workers, that have not had their answer yet."""
-        return self.board.in_flight(self.slot)
-
-    def attempt_ended(self) -> None:
-        """The exchange of an attempt `pick()` chose ended (answered, failed or abandoned)."""
-        self.board.q[self.counters + C_IN_FLIGHT] -= 1
-
     def available(self, now: float) -> bool:
         base = self.base
         return bool(self.board.q[base + S_ACTIVE_UP]) and now >= self.board.d[base + S_BANNED_UNTIL]
@@ -195,6 +203,13 @@ class Backend:
         )
 
     @property
+    def in_flight(self) -> int:
+        """Attempts on it now, all workers together (counted with BALANCING=least_request)."""
+        board = self.board
+        start = self.in_flight_at
+        return sum(board.q[start : start + board.workers * board.worker_words : board.worker_words])
+
+    @property
     def requests_served(self) -> int:
         return int(self._sum(C_SERVED))
 
@@ -218,6 +233,23 @@ class HealthPolicy:
     fail_timeout: float = 10.0
     rise: int = 2
     fall: int = 2
+    # Passive checks take out at most this share of the backends at once.
+    max_ejection_percent: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Balancing:
+    """How the next backend is chosen (BALANCING and SLOW_START)."""
+
+    least_request: bool = False
+    slow_start: float = 0.0  # seconds; 0: a returning backend gets its full share at once
+    # Count attempts in flight whatever the balancing: a drain (the admin API) waits on them.
+    counts_in_flight: bool = False
+
+
+# The share a backend gets as its slow start begins, of its full share: Envoy's default
+# min_weight_percent, so that it gets some traffic to warm up on from the first second.
+SLOW_START_FLOOR = 0.1
 
 
 StateListener = Callable[[Backend, bool, str], None]
@@ -227,8 +259,14 @@ MembershipListener = Callable[[list[Backend], list[Backend]], None]
 Member = tuple[StorageURL, str]
 
 
+class Picker(Protocol):
+    """Balancer.pick: the backend for a request's next attempt, or None."""
+
+    def __call__(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None: ...
+
+
 class Balancer:
-    """Round-robin over the backends in rotation, and the health bookkeeping behind it."""
+    """The choice among the backends in rotation, and the health bookkeeping behind it."""
 
     def __init__(
         self,
@@ -236,11 +274,13 @@ class Balancer:
         storages: Sequence[StorageURL],
         policy: HealthPolicy,
         on_change: StateListener | None = None,
+        balancing: Balancing = Balancing(),
     ) -> None:
         """`storages`: the STORAGE_SERVICES entries (the board's slots name them by index)."""
         self.board = board
         self.storages = list(storages)
         self.policy = policy
+        self.balancing = balancing
         self._on_change = on_change
         self.on_membership: MembershipListener | None = None
         self._sequence = -1
@@ -252,6 +292,24 @@ class Balancer:
         self.draining: set[str] = set()
         # Entries the workers were not started with, by the URL the board gives for them.
         self._runtime: dict[str, StorageURL] = {}
+        self._d = board.d
+        self.slow_start = balancing.slow_start
+        self._worker_words = board.worker_words
+        self._in_flight_span = board.workers * board.worker_words
+        # Chosen once here, so that the defaults pay nothing per request for the options.
+        self.pick: Picker
+        if balancing.least_request:
+            self.pick = self._pick_least_request
+        elif balancing.slow_start:
+            self.pick = self._pick_round_robin_ramped
+        else:
+            self.pick = self._pick_round_robin
+        self.counts_in_flight = balancing.least_request or balancing.counts_in_flight
+        if self.counts_in_flight and not balancing.least_request:
+            self.pick = self._counted(self.pick)
+        # With 100 % the cap can never be reached (the backend failing is not out yet).
+        self._ejection_cap = policy.max_ejection_percent < 100
+        self._refused_ejections_at = board.global_base(board.worker) + G_EJECTIONS_REFUSED
 
     @classmethod
     def local(
@@ -259,12 +317,13 @@ class Balancer:
         members: Sequence[Member | StorageURL],
         policy: HealthPolicy,
         on_change: StateListener | None = None,
+        balancing: Balancing = Balancing(),
     ) -> "Balancer":
         """A balancer with a board of its own (one process), starting with `members` in rotation:
         each an (entry, address) pair, or an entry alone (its host is then the address)."""
         pairs = [m if isinstance(m, tuple) else (m, m.host) for m in members]
         storages = list(dict.fromkeys(storage for storage, _ in pairs))
-        balancer = cls(Board(), storages, policy, on_change)
+        balancer = cls(Board(), storages, policy, on_change, balancing)
         balancer.replace(pairs, on_probation=False)
         return balancer
 
@@ -314,13 +373,14 @@ class Balancer:
             self.on_membership(added, list(previous.values()))
 
     def replace(
-        self, members: Sequence[Member], *, on_probation: bool
+        self, members: Sequence[Member], *, on_probation: bool, now: float | None = None
     ) -> tuple[list[Backend], list[Backend]]:
         """Make the backends exactly `members`, in that order; return (added, removed).
 
         Only the process that runs discovery calls this. Backends still listed keep their state
         and counters. New ones start out of rotation until their first good probe when
-        `on_probation` (no active checks: in at once). Removed ones get no new requests; requests
+        `on_probation` (no active checks: in at once, their slow start from `now`; without
+        `now`, the first table, at full share). Removed ones get no new requests; requests
         already on them finish. The rotation goes on from the backend that was next, so a change
         does not restart it."""
         board = self.board
@@ -353,6 +413,7 @@ class Balancer:
             board.q[base + S_PROBATION] = int(on_probation)
             board.d[base + S_LAST_CHECKED] = math.nan
             board.d[base + S_LAST_CHECK_LATENCY] = math.nan
+            board.d[base + S_RETURNED_AT] = -math.inf if now is None or on_probation else now
             board.q[base + S_ID] = board.next_id()
             slots[position] = slot
         rotation = self._weigh(
@@ -388,14 +449,27 @@ class Balancer:
                 turns.append((slot, weight))
         return smooth_rotation(turns)
 
+    def _counted(self, pick: Picker) -> Picker:
+        """`pick`, counting the attempt it chose in flight (until `done`)."""
+        q = self._q
+
+        def counted(now: float, tried: Sequence[Backend] = ()) -> Backend | None:
+            backend = pick(now, tried)
+            if backend is not None:
+                q[backend.counters + C_IN_FLIGHT] += 1
+            return backend
+
+        return counted
+
     def _upcoming(self) -> int | None:
         backends = self._rotation
         if not backends:
             return None
         return backends[self._q[H_NEXT] % len(backends)].slot
 
-    def pick(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
-        """The next backend in rotation that this request has not tried yet, or None.
+    def _pick_round_robin(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
+        """`pick` by default: the next backend in rotation that this request has not tried yet,
+        or None.
 
         Every attempt, first or retry, takes the next turn of the one shared rotation (as nginx
         does), so when a service dies under load its in-flight requests are retried across all
@@ -410,9 +484,8 @@ class Balancer:
         interval; trying them would make every request of a full outage wait out a connect
         timeout per service instead of answering 503 at once.
 
-        The backend returned counts one more attempt in flight until `attempt_ended()`. The
-        rotation is read under the lock, so once the control process has written one without a
-        backend (a drain), no pick still walks the old one."""
+        The rotation is read under the lock: once the control process has written one without
+        a backend (a drain), no pick still walks the old one."""
         q = self._q
         lock = self.board.lock
         lock.acquire()
@@ -427,20 +500,137 @@ class Balancer:
                 backend = backends[index]
                 if backend.available(now) and backend not in tried:
                     q[H_NEXT] = (index + 1) % count
-                    q[backend.counters + C_IN_FLIGHT] += 1
                     return backend
-            if any(backend.available(now) for backend in backends):
-                return None  # the ones in rotation were tried; the others stay out
+            return self._panic_pick(backends, start, now, tried)
+        finally:
+            lock.release()
+
+    def _panic_pick(
+        self, backends: list[Backend], start: int, now: float, tried: Sequence[Backend]
+    ) -> Backend | None:
+        """When nothing untried is in rotation: the next one worth a panic try, or None (under
+        the lock)."""
+        if any(backend.available(now) for backend in backends):
+            return None  # the ones in rotation were tried; the others stay out
+        count = len(backends)
+        for step in range(count):
+            index = (start + step) % count
+            backend = backends[index]
+            if backend.worth_a_panic_try() and backend not in tried:
+                self._q[H_NEXT] = (index + 1) % count
+                return backend
+        return None
+
+    def _pick_round_robin_ramped(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
+        """`pick` with SLOW_START: the round robin, where a backend in its slow start takes its
+        turn only once the fractions of turns it has earned (its share, a tenth at first) add up
+        to a whole one, like a weighted round robin; it is passed over until then. Only when
+        nothing else untried is in rotation does it get the turn at once."""
+        q = self._q
+        d = self._d
+        window = self.slow_start
+        lock = self.board.lock
+        lock.acquire()
+        try:
+            backends = self.rotation
+            count = len(backends)
+            if not count:
+                return None
+            start = q[H_NEXT] % count
+            passed_over = -1
             for step in range(count):
                 index = (start + step) % count
                 backend = backends[index]
-                if backend.worth_a_panic_try() and backend not in tried:
+                if backend.available(now) and backend not in tried:
+                    base = backend.base
+                    elapsed = now - d[base + S_RETURNED_AT]
+                    if elapsed < window:
+                        credit = d[base + S_SLOW_CREDIT] + max(SLOW_START_FLOOR, elapsed / window)
+                        if credit < 1.0:
+                            d[base + S_SLOW_CREDIT] = credit
+                            if passed_over < 0:
+                                passed_over = index
+                            continue
+                        d[base + S_SLOW_CREDIT] = credit - 1.0
                     q[H_NEXT] = (index + 1) % count
-                    q[backend.counters + C_IN_FLIGHT] += 1
                     return backend
-            return None
+            if passed_over >= 0:
+                q[H_NEXT] = (passed_over + 1) % count
+                return backends[passed_over]
+            return self._panic_pick(backends, start, now, tried)
         finally:
             lock.release()
+
+    def _pick_least_request(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
+        """`pick` with BALANCING=least_request: of two backends drawn at random among those in
+        rotation and untried, the one with fewer attempts in flight, all workers together
+        (Envoy's default, HAProxy's `random(2)`); with SLOW_START, in flight per unit of its
+        share, as Envoy weighs them. The attempt counts as in flight until `done(backend)`.
+        Two random draws rather than the least busy of all: every worker choosing at once from
+        the same slightly stale counts would all pile onto the one that looks idlest. Drawn
+        from the rotation: a weight makes a backend as much likelier, a drained one is out."""
+        backends = self.rotation
+        count = len(backends)
+        if count > 1 and not tried:
+            # The usual case, a first attempt with the two drawn in rotation, without building
+            # the list of candidates.
+            first = int(random() * count)
+            second = int(random() * (count - 1))
+            if second >= first:
+                second += 1
+            one, other = backends[first], backends[second]
+            if one.available(now) and other.available(now):
+                chosen = one if self._load(one, now) <= self._load(other, now) else other
+                self._q[chosen.counters + C_IN_FLIGHT] += 1
+                return chosen
+        candidates = [b for b in backends if b.available(now) and b not in tried]
+        if not candidates:
+            if any(backend.available(now) for backend in backends):
+                return None
+            candidates = [b for b in backends if b.worth_a_panic_try() and b not in tried]
+            if not candidates:
+                return None
+        count = len(candidates)
+        if count == 1:
+            chosen = candidates[0]
+        else:
+            first = int(random() * count)
+            second = int(random() * (count - 1))
+            if second >= first:
+                second += 1
+            one, other = candidates[first], candidates[second]
+            chosen = one if self._load(one, now) <= self._load(other, now) else other
+        self._q[chosen.counters + C_IN_FLIGHT] += 1
+        return chosen
+
+    def _load(self, backend: Backend, now: float) -> float:
+        """Attempts in flight on it, all workers together; with SLOW_START, per unit of its
+        share (Envoy's weighted least request with an active request bias of 1)."""
+        start = backend.in_flight_at
+        in_flight: int = sum(self._q[start : start + self._in_flight_span : self._worker_words])
+        if self.slow_start:
+            return (in_flight + 1) / self.slow_start_share(backend, now)
+        return in_flight
+
+    def done(self, backend: Backend) -> None:
+        """An attempt `pick` counted in flight (BALANCING=least_request) is over."""
+        if self._q[backend.base + S_ID] == backend.id:  # a reused slot's counts were zeroed
+            self._q[backend.counters + C_IN_FLIGHT] -= 1
+
+    def slow_start_share(self, backend: Backend, now: float) -> float:
+        """The fraction of its full share a backend gets now: below 1 during its slow start."""
+        window = self.slow_start
+        if not window:
+            return 1.0
+        elapsed = now - self._d[backend.base + S_RETURNED_AT]
+        if elapsed >= window:
+            return 1.0
+        return max(SLOW_START_FLOOR, elapsed / window)
+
+    def _returned(self, backend: Backend, at: float) -> None:
+        """`backend` is (or will be, at `at`) back in rotation: its slow start begins then."""
+        backend.returned_at = at
+        self._d[backend.base + S_SLOW_CREDIT] = 0.0
 
     def in_rotation(self, now: float) -> int:
         return sum(backend.available(now) and not backend.draining for backend in self.backends)
@@ -462,6 +652,7 @@ class Balancer:
         if self.board.d[base + S_BANNED_UNTIL] > now:
             # Only a panic-mode attempt reaches a banned backend: it has proved itself.
             backend.banned_until = 0.0
+            self._returned(backend, now)
             if backend.available(now):
                 self._notify(backend, True, "passive: a request succeeded")
 
@@ -477,11 +668,25 @@ class Balancer:
             backend.window_fails += 1
             banned = backend.window_fails >= policy.max_fails
             was_available = backend.available(now)
+            if banned and was_available and self._ejection_cap and not self._may_eject(now):
+                banned = False
+                self._q[self._refused_ejections_at] += 1
             if banned:
                 backend.banned_until = now + policy.fail_timeout
+                self._returned(backend, backend.banned_until)
+            if banned or backend.window_fails >= policy.max_fails:
                 backend.window_fails = 0
         if banned and was_available:
             self._notify(backend, False, f"passive: {reason}")
+
+    def _may_eject(self, now: float) -> bool:
+        """Whether one more backend may go out by a passive ban (under the lock): only while
+        the ones out that way would stay within MAX_EJECTION_PERCENT of them all. Beyond it a
+        failing backend stays in rotation, so that one bad deploy failing everywhere does not
+        empty the pool: its requests fail over to the next backend as retries."""
+        backends = self.backends
+        out = sum(1 for backend in backends if backend.banned_until > now)
+        return (out + 1) * 100 <= self.policy.max_ejection_percent * len(backends)
 
     # Active health: results of /health probes, from the control process alone.
 
@@ -501,11 +706,13 @@ class Balancer:
             if backend.on_probation:
                 backend.on_probation = False
                 backend.active_up = True
+                self._returned(backend, now)
                 self._notify(backend, True, "discovered: first good probe")
             elif not backend.active_up and backend.probe_passes >= policy.rise:
                 backend.active_up = True
                 # The checker saw it die and come back: that outranks an older passive ban.
                 backend.banned_until = 0.0
+                self._returned(backend, now)
                 self._notify(backend, True, f"active: {policy.rise} good probes")
         else:
             backend.probe_passes = 0

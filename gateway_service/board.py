@@ -67,8 +67,10 @@ S_WINDOW_FAILS = 8
 S_CONSECUTIVE_FAILURES = 9
 S_LAST_CHECKED = 10  # f, wall-clock time; NaN: never
 S_LAST_CHECK_LATENCY = 11  # f; NaN: never
+S_RETURNED_AT = 12  # f, monotonic time it came (or comes) back into rotation; -inf: from the start
 S_WEIGHT = 13  # its share of the rotation, 1..100 (the admin API sets it)
 S_DRAINING = 14  # 1: out of the rotation, even in panic mode; requests on it finish
+S_SLOW_CREDIT = 15  # f, slow start's share of turns earned and not yet taken (round robin)
 SLOT_WORDS = 32  # room for what issue 19 adds (weights, draining, slow start)
 
 # S_STORAGE of a backend whose entry came at run time: its URL is in the slot's URL area.
@@ -84,8 +86,8 @@ C_SERVED = 0
 C_OUTCOMES = 1
 C_LATENCY = C_OUTCOMES + len(OUTCOMES)
 C_LATENCY_SUM = C_LATENCY + len(LATENCY_BUCKETS) + 1  # f
-# Attempts picked and not yet answered (raised in pick, lowered when the exchange ends): a drain
-# waits until the sum over workers is 0, so nothing it let through reaches the service later.
+# Attempts on it now: least_request compares them, and a drain waits until their sum over
+# workers is 0, so nothing it let through reaches the service later.
 C_IN_FLIGHT = C_LATENCY_SUM + 1
 BACKEND_COUNTER_WORDS = C_IN_FLIGHT + 1
 
@@ -94,7 +96,12 @@ G_RETRIES = 0
 G_CONNECTIONS = 1  # client connections accepted
 G_OPEN = 2  # client connections open now
 G_RESPONSES = 3  # + status code
-GLOBAL_COUNTER_WORDS = G_RESPONSES + STATUS_CODES
+# The retry budget's view (counted when RETRY_BUDGET_PERCENT is under 100).
+G_ACTIVE = G_RESPONSES + STATUS_CODES  # requests for /data in flight now
+G_RETRYING = G_ACTIVE + 1  # of those, the ones that have made a retry
+G_RETRIES_REFUSED = G_ACTIVE + 2  # retries not made: the budget was spent
+G_EJECTIONS_REFUSED = G_ACTIVE + 3  # passive ejections not made: MAX_EJECTION_PERCENT was reached
+GLOBAL_COUNTER_WORDS = G_ACTIVE + 4
 # The header: the table's sequence number and size, the rotation, then the order.
 H_SEQUENCE = 0  # odd while the control process rewrites the order
 H_COUNT = 1
@@ -189,9 +196,13 @@ class Board:
             raise ValueError(f"worker {worker} of {self.workers}")
         self.worker = worker
         self.lock.reopen()
-        # A worker that died left its attempts counted in flight; they ended with it.
+        # A replacement for a worker that died starts with nothing in flight: what its
+        # predecessor left counted would never be taken off.
+        q = self.q
         for slot in range(MAX_BACKENDS):
-            self.q[self.counter_base(worker, slot) + C_IN_FLIGHT] = 0
+            q[self.counter_base(worker, slot) + C_IN_FLIGHT] = 0
+        q[self.global_base(worker) + G_ACTIVE] = 0
+        q[self.global_base(worker) + G_RETRYING] = 0
 
     def attach_control(self) -> None:
         """In the forked control process: it counts nothing, but takes the lock."""
@@ -239,11 +250,6 @@ class Board:
         for worker in range(self.workers):
             base = self.counter_base(worker, slot)
             self.q[base : base + BACKEND_COUNTER_WORDS] = _zeros(BACKEND_COUNTER_WORDS)
-
-    def in_flight(self, slot: int) -> int:
-        """Attempts on the slot's backend not yet answered, over all workers."""
-        q = self.q
-        return sum(q[self.counter_base(w, slot) + C_IN_FLIGHT] for w in range(self.workers))
 
     def free_slots(self, in_use: set[int]) -> Iterator[int]:
         return (slot for slot in range(MAX_BACKENDS) if slot not in in_use)
@@ -301,6 +307,11 @@ class Board:
         self.q[self.rotation_at + R_EDITED] = 1
 
     # Worker-wide counters
+
+    def sum_over_workers(self, offset: int) -> int:
+        """A word of a worker's area (`offset` from its start), added up over all workers."""
+        start = self.counters_at + offset
+        return sum(self.q[start : start + self.workers * self.worker_words : self.worker_words])
 
     def sum_words(self, offset_of: "Sequence[int]") -> list[int]:
         """For each offset into a worker's global area, the sum over all workers."""

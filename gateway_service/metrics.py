@@ -18,14 +18,17 @@ from prometheus_client.registry import Collector
 from gateway_service.backends import Balancer
 from gateway_service.board import (
     G_CONNECTIONS,
+    G_EJECTIONS_REFUSED,
     G_OPEN,
     G_RESPONSES,
     G_RETRIES,
+    G_RETRIES_REFUSED,
     LATENCY_BUCKETS,
     STATUS_CODES,
     Board,
 )
 from gateway_service.clock import Clock
+from gateway_service.retry_budget import RetryBudget
 
 
 class ProxyStats:
@@ -74,12 +77,29 @@ class ProxyStats:
     def retries(self) -> int:
         return self._board.sum_words([G_RETRIES])[0]
 
+    @property
+    def retries_refused(self) -> int:
+        """Retries not made because the retry budget was spent."""
+        return self._board.sum_words([G_RETRIES_REFUSED])[0]
+
+    @property
+    def ejections_refused(self) -> int:
+        """Passive bans not made because MAX_EJECTION_PERCENT of the backends were out."""
+        return self._board.sum_words([G_EJECTIONS_REFUSED])[0]
+
 
 class GatewayCollector(Collector):
-    def __init__(self, balancer: Balancer, stats: ProxyStats, clock: Clock) -> None:
+    def __init__(
+        self,
+        balancer: Balancer,
+        stats: ProxyStats,
+        clock: Clock,
+        retry_budget: RetryBudget | None = None,
+    ) -> None:
         self.balancer = balancer
         self.stats = stats
         self.clock = clock
+        self.retry_budget = retry_budget
 
     def collect(self) -> Iterator[Metric]:
         backends = self.balancer.backends
@@ -97,6 +117,29 @@ class GatewayCollector(Collector):
             "Attempts on a further backend within one request.",
             value=self.stats.retries,
         )
+        yield CounterMetricFamily(
+            "gateway_retries_refused",
+            "Retries not made because the retry budget (RETRY_BUDGET_PERCENT) was spent.",
+            value=self.stats.retries_refused,
+        )
+        yield CounterMetricFamily(
+            "gateway_passive_ejections_refused",
+            "Backends left in rotation although failing, because MAX_EJECTION_PERCENT of them "
+            "were out by passive checks already.",
+            value=self.stats.ejections_refused,
+        )
+        if self.retry_budget is not None:
+            active, retrying = self.retry_budget.in_flight
+            yield GaugeMetricFamily(
+                "gateway_requests_in_flight",
+                "Requests for /data in flight now, all workers together.",
+                value=active,
+            )
+            yield GaugeMetricFamily(
+                "gateway_requests_retrying",
+                "Requests in flight that have made a retry (what the retry budget bounds).",
+                value=retrying,
+            )
 
         connections = CounterMetricFamily(
             "gateway_worker_connections",
@@ -127,6 +170,17 @@ class GatewayCollector(Collector):
             "1 while the backend is in rotation.",
             labels=["backend", "address"],
         )
+        balancer = self.balancer
+        share = GaugeMetricFamily(
+            "gateway_backend_slow_start_share",
+            "The fraction of its full share the backend gets now (below 1 during slow start).",
+            labels=["backend", "address"],
+        )
+        in_flight = GaugeMetricFamily(
+            "gateway_backend_in_flight",
+            "Attempts on the backend now, all workers together (BALANCING=least_request).",
+            labels=["backend", "address"],
+        )
         for backend in backends:
             # A name resolved to several addresses is several backends: the address tells them
             # apart (it is the name itself when discovery is off).
@@ -141,9 +195,17 @@ class GatewayCollector(Collector):
                 buckets.append((bound, float(cumulative)))
             latency.add_metric(names, buckets, backend.latency_sum)
             up.add_metric(names, 1.0 if backend.available(now) else 0.0)
+            if balancer.slow_start:
+                share.add_metric(names, balancer.slow_start_share(backend, now))
+            if balancer.balancing.least_request:
+                in_flight.add_metric(names, backend.in_flight)
         yield attempts
         yield latency
         yield up
+        if balancer.slow_start:
+            yield share
+        if balancer.balancing.least_request:
+            yield in_flight
 
 
 def render(registry: CollectorRegistry) -> bytes:

@@ -20,6 +20,7 @@ from gateway_service.metrics import ProxyStats
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
+from gateway_service.retry_budget import RetryBudget
 from gateway_service.trace_context import HEADER as TRACEPARENT
 from gateway_service.trace_context import STATE_HEADER as TRACESTATE
 from gateway_service.trace_context import accept_or_start
@@ -93,6 +94,7 @@ class Proxy:
         retry_after: int,
         access_log: bool,
         clock: Clock = time.monotonic,
+        retry_budget: RetryBudget | None = None,
     ) -> None:
         self.balancer = balancer
         self.upstreams = upstreams  # kept current by the gateway as discovery changes backends
@@ -104,6 +106,10 @@ class Proxy:
         self.retry_after = str(retry_after).encode()
         self.access_log = access_log
         self.clock = clock
+        self.retry_budget = retry_budget  # None: retries unbounded (RETRY_BUDGET_PERCENT=100)
+        # BALANCING=least_request, and the admin API's drain, count each attempt in flight from
+        # pick() until it is over.
+        self._counts_in_flight = balancer.counts_in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -157,45 +163,55 @@ class Proxy:
             path += b"?" + scope["query_string"]
 
         failures: list[str] = []
+        budget = self.retry_budget
+        retried = False
+        if budget is not None:
+            budget.begin()
         try:
             tried: list[Backend] = []
             while (backend := self.balancer.pick(self.clock(), tried)) is not None:
-                upstream = self.upstreams[backend]
-                if tried:
-                    self.stats.count_retry()
-                attempt_started = time.perf_counter()
-                response = None
                 try:
-                    response = await upstream.request(
-                        build_request(path, backend.host_header, forwarded),
-                        self.connect_timeout,
-                        self.read_timeout,
-                    )
-                except UpstreamError as error:
-                    outcome, reason = error.kind, error.detail
-                finally:
-                    backend.attempt_ended()
-                if response is not None:
-                    if response.status < 500:
-                        self.balancer.record_success(backend, self.clock())
-                        if response.stream is None:
-                            backend.observe("success", time.perf_counter() - attempt_started)
-                            await self._send_whole(send, response, request_id)
-                        else:
-                            await self._send_streamed(
-                                scope, receive, send, response, request_id, backend, attempt_started
-                            )
-                        self._finish(
-                            scope, request_id, trace_id, response.status, backend, failures, started
+                    if tried:
+                        if budget is not None and not budget.allows(retried):
+                            break  # over the retry budget: answered as if none were left
+                        retried = True
+                        self.stats.count_retry()
+                    upstream = self.upstreams[backend]
+                    attempt_started = time.perf_counter()
+                    try:
+                        response = await upstream.request(
+                            build_request(path, backend.host_header, forwarded),
+                            self.connect_timeout,
+                            self.read_timeout,
                         )
-                        return
-                    if response.stream is not None:
-                        response.stream.close()  # an error page is not worth reading
-                    outcome, reason = "http_5xx", f"HTTP {response.status}"
-                backend.observe(outcome, time.perf_counter() - attempt_started)
-                self.balancer.record_failure(backend, self.clock(), reason)
-                tried.append(backend)
-                failures.append(f"{backend.url}: {reason}")  # clients see names, not addresses
+                    except UpstreamError as error:
+                        outcome, reason = error.kind, error.detail
+                    else:
+                        if response.status < 500:
+                            self.balancer.record_success(backend, self.clock())
+                            if response.stream is None:
+                                backend.observe("success", time.perf_counter() - attempt_started)
+                                await self._send_whole(send, response, request_id)
+                            else:
+                                await self._send_streamed(
+                                    scope, receive, send, response, request_id, backend,
+                                    attempt_started,
+                                )  # fmt: skip
+                            self._finish(
+                                scope, request_id, trace_id, response.status, backend, failures,
+                                started,
+                            )  # fmt: skip
+                            return
+                        if response.stream is not None:
+                            response.stream.close()  # an error page is not worth reading
+                        outcome, reason = "http_5xx", f"HTTP {response.status}"
+                    backend.observe(outcome, time.perf_counter() - attempt_started)
+                    self.balancer.record_failure(backend, self.clock(), reason)
+                    tried.append(backend)
+                    failures.append(f"{backend.url}: {reason}")  # clients see names only
+                finally:
+                    if self._counts_in_flight:
+                        self.balancer.done(backend)
 
             await self._unavailable(send, request_id, failures)
             self._finish(scope, request_id, trace_id, 503, None, failures, started)
@@ -204,6 +220,9 @@ class Proxy:
             # raises OSError from send): nothing more is owed to anyone.
             self._finish(scope, request_id, trace_id, CLIENT_CLOSED, None, failures, started)
             raise
+        finally:
+            if budget is not None:
+                budget.end(retried)
 
     async def _send_whole(self, send: Send, response: UpstreamResponse, request_id: bytes) -> None:
         headers = _returned(response.headers, request_id)

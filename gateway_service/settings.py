@@ -128,6 +128,18 @@ class GatewaySettings(BaseSettings):
     health_rise: Annotated[int, Field(ge=1, le=100)] = 2
     health_fall: Annotated[int, Field(ge=1, le=100)] = 2
     retry_after: Annotated[int, Field(ge=0, le=86400)] = 1
+    # Resilience (issue 19; README, "How it balances and fails over"). Each default keeps the
+    # seed's behaviour.
+    # Seconds over which a backend back in rotation ramps from a tenth to its full share; 0: off.
+    slow_start: Annotated[float, Field(ge=0, le=3600)] = 0.0
+    balancing: Literal["round_robin", "least_request"] = "round_robin"
+    # At most this share of the backends out by passive checks at once; 100: no cap.
+    max_ejection_percent: Annotated[int, Field(ge=0, le=100)] = 100
+    # Requests retrying at once, as a share of requests in flight; 100: a retry is never refused
+    # (a retrying request is itself in flight), so the budget is off. Envoy's default is 20.
+    retry_budget_percent: Annotated[float, Field(ge=0, le=100)] = 100.0
+    # Retrying requests always allowed at once, whatever the percentage (Envoy's default: 3).
+    retry_budget_min: Annotated[int, Field(ge=0, le=10000)] = 3
     log_format: Literal["auto", "json", "text"] = "auto"
     access_log: bool = True
     # The proxy path: how much of a response is held, and how long a client may stall.

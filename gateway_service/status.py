@@ -1,21 +1,48 @@
 """The `/status` document: every backend's state, in rotation order (`STORAGE_SERVICES` order,
-then each name's addresses sorted)."""
+then each name's addresses sorted).
+
+Each service has the fields the contract suite agrees on (tests/contract/test_status.py); the
+options of issue 19 add theirs only when they are on, so the default document is unchanged.
+"""
 
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway_service.backends import Backend, Balancer
+from gateway_service.retry_budget import RetryBudget
 from gateway_service.settings import GatewaySettings
 
 
-def status_document(balancer: Balancer, now: float, settings: GatewaySettings) -> dict[str, Any]:
-    services = [_service(backend, now) for backend in balancer.backends]
-    return {
+def status_document(
+    balancer: Balancer,
+    now: float,
+    settings: GatewaySettings,
+    retry_budget: RetryBudget | None = None,
+) -> dict[str, Any]:
+    services = []
+    for backend in balancer.backends:
+        service = _service(backend, now)
+        if balancer.slow_start:
+            # 1.0: its full share; less while it ramps up after coming back.
+            service["slow_start_share"] = round(balancer.slow_start_share(backend, now), 3)
+        if balancer.counts_in_flight:
+            service["in_flight"] = backend.in_flight
+        services.append(service)
+    document: dict[str, Any] = {
         "available": sum(service["status"] == "available" for service in services),
         "total": len(services),
         "services": services,
         "settings": settings_document(settings),
     }
+    if retry_budget is not None:
+        active, retrying = retry_budget.in_flight
+        document["retry_budget"] = {
+            "requests_in_flight": active,
+            "retrying": retrying,
+            "retries_allowed": int(max(retry_budget.minimum, retry_budget.percent * active / 100)),
+            "retries_refused": retry_budget.refused,
+        }
+    return document
 
 
 def settings_document(settings: GatewaySettings) -> dict[str, Any]:

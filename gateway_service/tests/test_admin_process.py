@@ -97,11 +97,13 @@ def admin_gateway(
         yield running
 
 
-@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize(
+    ("workers", "balancing"), [(1, "round_robin"), (3, "round_robin"), (3, "least_request")]
+)
 def test_drain_under_load_fails_nothing_and_storage2_gets_nothing_after_it(
-    tmp_path: Path, workers: int
+    tmp_path: Path, workers: int, balancing: str
 ) -> None:
-    with admin_gateway(tmp_path, workers=workers, read_timeout=10) as gw:
+    with admin_gateway(tmp_path, workers=workers, read_timeout=10, balancing=balancing) as gw:
         for storage in gw.storages:
             storage.delay = 0.01  # requests are in flight on storage2 when the drain comes
         results: list[int | None] = []

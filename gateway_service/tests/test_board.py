@@ -7,15 +7,16 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway_service.backends import Balancer, HealthPolicy
+from gateway_service.backends import Balancer, Balancing, HealthPolicy
 from gateway_service.board import Board
 from gateway_service.settings import parse_storage_url
 
 STORAGES = [parse_storage_url(f"http://storage{i}:8000") for i in (1, 2, 3)]
 
 
-def shared_balancer(workers: int, **policy: float) -> Balancer:
-    balancer = Balancer(Board(workers), STORAGES, HealthPolicy(**policy))  # type: ignore[arg-type]
+def shared_balancer(workers: int, balancing: Balancing = Balancing(), **policy: float) -> Balancer:
+    board = Board(workers)
+    balancer = Balancer(board, STORAGES, HealthPolicy(**policy), balancing=balancing)  # type: ignore[arg-type]
     balancer.replace([(storage, storage.host) for storage in STORAGES], on_probation=False)
     return balancer
 
@@ -24,7 +25,7 @@ def worker_view(shared: Balancer, index: int) -> Balancer:
     """What a worker process does after the fork: count in its own area, then build its own view
     of the board (a view made before `attach` would go on counting in the parent's area)."""
     shared.board.attach(index)
-    return Balancer(shared.board, STORAGES, shared.policy)
+    return Balancer(shared.board, STORAGES, shared.policy, balancing=shared.balancing)
 
 
 def in_child(work: Callable[[], None]) -> int:

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from gateway_service.backends import Balancer, HealthPolicy, smooth_rotation
+from gateway_service.backends import Balancer, Balancing, HealthPolicy, smooth_rotation
 from gateway_service.board import Board
 from gateway_service.settings import parse_storage_url
 from gateway_service.tests.test_board import (
@@ -26,7 +26,7 @@ def hosts(balancer: Balancer, count: int, now: float = 0.0) -> list[str]:
     for _ in range(count):
         backend = balancer.pick(now)
         assert backend is not None
-        backend.attempt_ended()
+        balancer.done(backend)
         picked.append(backend.storage.host)
     return picked
 
@@ -62,7 +62,7 @@ class TestWeightsAndDrain:
             for _ in range(50):
                 backend = view.pick(0.0)
                 assert backend is not None
-                backend.attempt_ended()
+                view.done(backend)
                 view.record_success(backend, 0.0)
 
         for pid in [in_child(lambda i=i: work(i)) for i in (0, 1)]:  # type: ignore[misc]
@@ -102,7 +102,8 @@ class TestWeightsAndDrain:
 
 class TestInFlight:
     def test_a_pick_counts_an_attempt_until_it_ends_over_all_workers(self) -> None:
-        balancer = shared_balancer(workers=2)
+        # What the admin API turns on: counting with round robin, as least_request does.
+        balancer = shared_balancer(workers=2, balancing=Balancing(counts_in_flight=True))
         read_end, write_end = os.pipe()
 
         def work() -> None:
@@ -110,7 +111,7 @@ class TestInFlight:
             view.pick(0.0)  # storage1, left in flight as the worker exits
             backend = view.pick(0.0)
             assert backend is not None
-            backend.attempt_ended()
+            view.done(backend)
             os.write(write_end, b"x")
 
         wait_ok(in_child(work))

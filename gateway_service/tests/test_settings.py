@@ -73,13 +73,22 @@ class TestOtherSettings:
         assert (settings.max_fails, settings.fail_timeout) == (1, 10.0)
         assert (settings.health_interval, settings.health_rise, settings.health_fall) == (2.0, 2, 2)
 
+    def test_resilience_defaults_keep_the_seed_behaviour(self) -> None:
+        settings = load_settings(storage_services="http://a")
+        assert (settings.slow_start, settings.balancing) == (0.0, "round_robin")
+        assert settings.max_ejection_percent == 100
+        assert (settings.retry_budget_percent, settings.retry_budget_min) == (100.0, 3)
+
     @pytest.mark.parametrize(
         ("name", "value"),
         [("read_timeout", "0"), ("connect_timeout", "abc"), ("max_fails", "0"),
          ("health_rise", "-1"), ("log_format", "xml"), ("access_log", "maybe"),
          ("client_timeout", "0"), ("client_timeout", "soon"), ("max_connections", "0"),
          ("max_connections", ""), ("response_buffer_bytes", "1024"),
-         ("response_buffer_bytes", "1e12")],
+         ("response_buffer_bytes", "1e12"), ("slow_start", "-1"), ("slow_start", "3601"),
+         ("balancing", "random"), ("max_ejection_percent", "101"),
+         ("max_ejection_percent", "-1"), ("retry_budget_percent", "101"),
+         ("retry_budget_percent", "lots"), ("retry_budget_min", "-1")],
     )  # fmt: skip
     def test_bad_values_are_refused(self, name: str, value: str) -> None:
         with pytest.raises(SettingsError, match=f"{name.upper()}={value!r}"):
