@@ -84,6 +84,7 @@ class Gateway:
             balancing=Balancing(
                 least_request=settings.balancing == "least_request",
                 slow_start=settings.slow_start,
+                counts_in_flight=bool(settings.admin_port),
             ),
         )
         self._upstream_factory = upstream_factory or self._pool
@@ -136,14 +137,17 @@ class Gateway:
         """Write the first backend table: every member in rotation."""
         self.balancer.replace(members, on_probation=False)
 
-    def follow(self, members: list[Member]) -> None:
-        """Make the backends `members`: discovery found another set of addresses."""
+    def follow(self, members: list[Member], *, rewrite: bool = False) -> None:
+        """Make the backends `members`: discovery found another set of addresses. `rewrite`:
+        write the table even if they are the same (weights or drains changed)."""
         current = [(backend.storage, backend.address) for backend in self.balancer.backends]
-        if members == current:
+        if members == current and not rewrite:
             return
         added, removed = self.balancer.replace(
             members, on_probation=self.health.enabled, now=self.clock()
         )
+        if not (added or removed):
+            return
         self.log.event(
             "backends_changed",
             added=[backend.label for backend in added],

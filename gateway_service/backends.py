@@ -20,6 +20,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import reduce
 from random import random
 from typing import Protocol
 
@@ -36,9 +37,11 @@ from gateway_service.board import (
     MAX_BACKENDS,
     OUTCOME_INDEX,
     OUTCOMES,
+    RUNTIME_STORAGE,
     S_ACTIVE_UP,
     S_BANNED_UNTIL,
     S_CONSECUTIVE_FAILURES,
+    S_DRAINING,
     S_ID,
     S_LAST_CHECK_LATENCY,
     S_LAST_CHECKED,
@@ -48,11 +51,12 @@ from gateway_service.board import (
     S_RETURNED_AT,
     S_SLOW_CREDIT,
     S_STORAGE,
+    S_WEIGHT,
     S_WINDOW_FAILS,
     S_WINDOW_START,
     Board,
 )
-from gateway_service.settings import StorageURL
+from gateway_service.settings import StorageURL, parse_storage_url
 
 
 class _Int:
@@ -162,6 +166,16 @@ class Backend:
         value = self.board.d[self.base + S_LAST_CHECK_LATENCY]
         return None if math.isnan(value) else value
 
+    @property
+    def weight(self) -> int:
+        """Its turns per round of the rotation (a slot written before weights existed: 1)."""
+        return self.board.q[self.base + S_WEIGHT] or 1
+
+    @property
+    def draining(self) -> bool:
+        """Out of the rotation by the admin API's drain: no new requests, in-flight ones finish."""
+        return bool(self.board.q[self.base + S_DRAINING])
+
     def available(self, now: float) -> bool:
         base = self.base
         return bool(self.board.q[base + S_ACTIVE_UP]) and now >= self.board.d[base + S_BANNED_UNTIL]
@@ -229,6 +243,8 @@ class Balancing:
 
     least_request: bool = False
     slow_start: float = 0.0  # seconds; 0: a returning backend gets its full share at once
+    # Count attempts in flight whatever the balancing: a drain (the admin API) waits on them.
+    counts_in_flight: bool = False
 
 
 # The share a backend gets as its slow start begins, of its full share: Envoy's default
@@ -269,11 +285,15 @@ class Balancer:
         self.on_membership: MembershipListener | None = None
         self._sequence = -1
         self._backends: list[Backend] = []
+        self._rotation: list[Backend] = []
         self._q = board.q
+        # The writer's wishes per entry URL (the admin API's), applied by `replace`.
+        self.weights: dict[str, int] = {}
+        self.draining: set[str] = set()
+        # Entries the workers were not started with, by the URL the board gives for them.
+        self._runtime: dict[str, StorageURL] = {}
         self._d = board.d
         self.slow_start = balancing.slow_start
-        self._worker_words = board.worker_words
-        self._in_flight_span = board.workers * board.worker_words
         # Chosen once here, so that the defaults pay nothing per request for the options.
         self.pick: Picker
         if balancing.least_request:
@@ -282,6 +302,9 @@ class Balancer:
             self.pick = self._pick_round_robin_ramped
         else:
             self.pick = self._pick_round_robin
+        self.counts_in_flight = balancing.least_request or balancing.counts_in_flight
+        if self.counts_in_flight and not balancing.least_request:
+            self.pick = self._counted(self.pick)
         # With 100 % the cap can never be reached (the backend failing is not out yet).
         self._ejection_cap = policy.max_ejection_percent < 100
         self._refused_ejections_at = board.global_base(board.worker) + G_EJECTIONS_REFUSED
@@ -306,25 +329,43 @@ class Balancer:
 
     @property
     def backends(self) -> list[Backend]:
-        """The backends in rotation order, as the board has them now."""
+        """The backends in the table's order (each once), as the board has them now."""
         if self._q[H_SEQUENCE] != self._sequence:
             self._reload()
         return self._backends
 
+    @property
+    def rotation(self) -> list[Backend]:
+        """The turns of the rotation: each backend once per unit of weight, draining ones never."""
+        if self._q[H_SEQUENCE] != self._sequence:
+            self._reload()
+        return self._rotation
+
+    def _storage(self, slot: int) -> StorageURL:
+        index = self._q[self.board.slot_base(slot) + S_STORAGE]
+        if index != RUNTIME_STORAGE:
+            return self.storages[index]
+        url = self.board.url(slot)
+        storage = self._runtime.get(url)
+        if storage is None:
+            storage = self._runtime[url] = parse_storage_url(url)
+        return storage
+
     def _reload(self) -> None:
         board = self.board
-        sequence, order = board.read_order()
+        sequence, order, turns = board.read_table()
         previous = {(backend.slot, backend.id): backend for backend in self._backends}
         backends = []
         for slot in order:
             base = board.slot_base(slot)
             backend = previous.pop((slot, board.q[base + S_ID]), None)
             if backend is None:
-                storage = self.storages[board.q[base + S_STORAGE]]
-                backend = Backend(board, slot, storage, board.address(slot))
+                backend = Backend(board, slot, self._storage(slot), board.address(slot))
             backends.append(backend)
         added = [backend for backend in backends if backend not in self._backends]
+        by_slot = {backend.slot: backend for backend in backends}
         self._backends = backends
+        self._rotation = [by_slot[slot] for slot in turns if slot in by_slot]
         self._sequence = sequence
         if self.on_membership is not None and (added or previous):
             self.on_membership(added, list(previous.values()))
@@ -360,7 +401,12 @@ class Balancer:
             board.clear_slot(slot)
             base = board.slot_base(slot)
             board.set_address(slot, address)
-            board.q[base + S_STORAGE] = index[storage.url]
+            if storage.url in index:
+                board.q[base + S_STORAGE] = index[storage.url]
+            else:
+                board.q[base + S_STORAGE] = RUNTIME_STORAGE
+                board.set_url(slot, storage.url)
+                self._runtime[storage.url] = storage
             board.q[base + S_ACTIVE_UP] = int(not on_probation)
             board.q[base + S_PROBATION] = int(on_probation)
             board.d[base + S_LAST_CHECKED] = math.nan
@@ -368,11 +414,18 @@ class Balancer:
             board.d[base + S_RETURNED_AT] = -math.inf if now is None or on_probation else now
             board.q[base + S_ID] = board.next_id()
             slots[position] = slot
+        rotation = self._weigh(
+            [
+                (storage, slot)
+                for (storage, _), slot in zip(members, slots, strict=True)
+                if slot >= 0
+            ]
+        )
         slots = [slot for slot in slots if slot >= 0]
         with board.lock.held():
             upcoming = self._upcoming()
-            board.write_order(slots)
-            board.q[H_NEXT] = slots.index(upcoming) if upcoming in slots else 0
+            board.write_order(slots, rotation)
+            board.q[H_NEXT] = rotation.index(upcoming) if upcoming in rotation else 0
         for backend in current.values():
             board.q[backend.base + S_ID] = 0  # the slot is free; the view is now retired
         before = list(self._backends)
@@ -380,8 +433,34 @@ class Balancer:
         added = [backend for backend in self._backends if backend not in before]
         return added, list(current.values())
 
+    def _weigh(self, members: Sequence[tuple[StorageURL, int]]) -> list[int]:
+        """Write each slot's weight and drain state as the writer wishes; the rotation."""
+        q = self._q
+        turns: list[tuple[int, int]] = []
+        for storage, slot in members:
+            base = self.board.slot_base(slot)
+            weight = self.weights.get(storage.url, 1)
+            draining = storage.url in self.draining
+            q[base + S_WEIGHT] = weight
+            q[base + S_DRAINING] = int(draining)
+            if not draining:
+                turns.append((slot, weight))
+        return smooth_rotation(turns)
+
+    def _counted(self, pick: Picker) -> Picker:
+        """`pick`, counting the attempt it chose in flight (until `done`)."""
+        q = self._q
+
+        def counted(now: float, tried: Sequence[Backend] = ()) -> Backend | None:
+            backend = pick(now, tried)
+            if backend is not None:
+                q[backend.counters + C_IN_FLIGHT] += 1
+            return backend
+
+        return counted
+
     def _upcoming(self) -> int | None:
-        backends = self._backends
+        backends = self._rotation
         if not backends:
             return None
         return backends[self._q[H_NEXT] % len(backends)].slot
@@ -401,15 +480,18 @@ class Balancer:
         the active checker holds down with no good probe since: that verdict is fresh (one
         `HEALTH_INTERVAL` old at most), and a service that comes back passes a probe within an
         interval; trying them would make every request of a full outage wait out a connect
-        timeout per service instead of answering 503 at once."""
-        backends = self.backends
-        count = len(backends)
-        if not count:
-            return None
+        timeout per service instead of answering 503 at once.
+
+        The rotation is read under the lock: once the control process has written one without
+        a backend (a drain), no pick still walks the old one."""
         q = self._q
         lock = self.board.lock
         lock.acquire()
         try:
+            backends = self.rotation
+            count = len(backends)
+            if not count:
+                return None
             start = q[H_NEXT] % count
             for step in range(count):
                 index = (start + step) % count
@@ -442,16 +524,16 @@ class Balancer:
         turn only once the fractions of turns it has earned (its share, a tenth at first) add up
         to a whole one, like a weighted round robin; it is passed over until then. Only when
         nothing else untried is in rotation does it get the turn at once."""
-        backends = self.backends
-        count = len(backends)
-        if not count:
-            return None
         q = self._q
         d = self._d
         window = self.slow_start
         lock = self.board.lock
         lock.acquire()
         try:
+            backends = self.rotation
+            count = len(backends)
+            if not count:
+                return None
             start = q[H_NEXT] % count
             passed_over = -1
             for step in range(count):
@@ -480,22 +562,20 @@ class Balancer:
     def _pick_least_request(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
         """`pick` with BALANCING=least_request: of two backends drawn at random among those in
         rotation and untried, the one with fewer attempts in flight, all workers together
-        (Envoy's default, HAProxy's `random(2)`); with SLOW_START, in flight per unit of its
-        share, as Envoy weighs them. The attempt counts as in flight until `done(backend)`.
+        (Envoy's default, HAProxy's `random(2)`). The attempt counts as in flight until
+        `done(backend)`.
         Two random draws rather than the least busy of all: every worker choosing at once from
-        the same slightly stale counts would all pile onto the one that looks idlest."""
-        backends = self.backends
+        the same slightly stale counts would all pile onto the one that looks idlest. Drawn
+        from the rotation: a weight makes a backend as much likelier, a drained one is out."""
+        backends = self.rotation
         count = len(backends)
         if count > 1 and not tried:
             # The usual case, a first attempt with the two drawn in rotation, without building
             # the list of candidates.
-            first = int(random() * count)
-            second = int(random() * (count - 1))
-            if second >= first:
-                second += 1
+            first, second = _two_of(count)
             one, other = backends[first], backends[second]
             if one.available(now) and other.available(now):
-                chosen = one if self._load(one, now) <= self._load(other, now) else other
+                chosen = self._less_busy(one, other, now)
                 self._q[chosen.counters + C_IN_FLIGHT] += 1
                 return chosen
         candidates = [b for b in backends if b.available(now) and b not in tried]
@@ -509,23 +589,24 @@ class Balancer:
         if count == 1:
             chosen = candidates[0]
         else:
-            first = int(random() * count)
-            second = int(random() * (count - 1))
-            if second >= first:
-                second += 1
+            first, second = _two_of(count)
             one, other = candidates[first], candidates[second]
-            chosen = one if self._load(one, now) <= self._load(other, now) else other
+            chosen = self._less_busy(one, other, now)
         self._q[chosen.counters + C_IN_FLIGHT] += 1
         return chosen
 
-    def _load(self, backend: Backend, now: float) -> float:
-        """Attempts in flight on it, all workers together; with SLOW_START, per unit of its
-        share (Envoy's weighted least request with an active request bias of 1)."""
-        start = backend.in_flight_at
-        in_flight: int = sum(self._q[start : start + self._in_flight_span : self._worker_words])
+    def _less_busy(self, one: Backend, other: Backend, now: float) -> Backend:
+        """The one of two with fewer attempts in flight (`one` on a tie: both were drawn at
+        random). With SLOW_START a backend in its slow start enters the contest only with its
+        share's probability, so it gets about its share of a fair share however idle the others
+        are; dividing its count by its share instead would give it nothing at all until the
+        others were ten attempts deep."""
         if self.slow_start:
-            return (in_flight + 1) / self.slow_start_share(backend, now)
-        return in_flight
+            if random() >= self.slow_start_share(one, now):
+                return other
+            if random() >= self.slow_start_share(other, now):
+                return one
+        return one if one.in_flight <= other.in_flight else other
 
     def done(self, backend: Backend) -> None:
         """An attempt `pick` counted in flight (BALANCING=least_request) is over."""
@@ -548,7 +629,7 @@ class Balancer:
         self._d[backend.base + S_SLOW_CREDIT] = 0.0
 
     def in_rotation(self, now: float) -> int:
-        return sum(backend.available(now) for backend in self.backends)
+        return sum(backend.available(now) and not backend.draining for backend in self.backends)
 
     # Passive health: outcomes of real requests, from whichever worker served them.
 
@@ -648,3 +729,30 @@ class Balancer:
     def _notify(self, backend: Backend, up: bool, reason: str) -> None:
         if self._on_change is not None and not backend.retired:
             self._on_change(backend, up, reason)
+
+
+def _two_of(count: int) -> tuple[int, int]:
+    """Two different indexes below `count` (at least 2), drawn at random."""
+    first = int(random() * count)
+    second = int(random() * (count - 1))
+    return first, second + 1 if second >= first else second
+
+
+def smooth_rotation(weighted: Sequence[tuple[int, int]]) -> list[int]:
+    """The turns of nginx's smooth weighted round robin: `(slot, weight)` pairs become a sequence
+    in which each slot comes weight/gcd times, spread out (weights 5, 1, 1 give a a b a c a a,
+    not a a a a a b c). Equal weights give each slot once, in order."""
+    if not weighted:
+        return []
+    divisor = reduce(math.gcd, (weight for _, weight in weighted))
+    weights = [weight // divisor for _, weight in weighted]
+    total = sum(weights)
+    current = [0] * len(weights)
+    turns = []
+    for _ in range(total):
+        for position, weight in enumerate(weights):
+            current[position] += weight
+        best = max(range(len(current)), key=current.__getitem__)
+        current[best] -= total
+        turns.append(weighted[best][0])
+    return turns

@@ -6,9 +6,14 @@ gateway rather than several, they share one block of memory, mapped before they 
 - **The backend table**: one slot per backend (a storage service's address), holding its health
   state, and the rotation order. The control process (health checks and DNS discovery) is the
   only one that changes which slots are in the table; it publishes a new order under a sequence
-  number (a seqlock), and workers read it again when the number moved.
-- **The rotation**: one position for all workers, moved under `lock`, so that 30 requests spread
-  10/10/10 over three services whichever workers they land on.
+  number (a seqlock), and workers read it again when the number moved. A backend added at run
+  time (the admin API, SIGHUP) may come from an entry the workers were not started with: its
+  slot then names no `STORAGE_SERVICES` index but carries the entry's URL (`url()`).
+- **The rotation**: the sequence of slots requests go to in turn, written with the order: each
+  backend in rotation as many times as its weight (a smooth weighted round robin, so workers'
+  `pick()` stays a walk along it), a draining one not at all. One position for all workers,
+  moved under `lock`, so that 30 requests spread 10/10/10 over three services whichever workers
+  they land on.
 - **Counters**: each worker counts in an area of its own (requests served per backend, outcomes,
   latency histogram, responses by status, retries), so counting takes no lock and no shared
   cache line; `/status` and `/metrics` add the areas up. The alternative, prometheus-client's
@@ -62,17 +67,28 @@ S_WINDOW_FAILS = 8
 S_CONSECUTIVE_FAILURES = 9
 S_LAST_CHECKED = 10  # f, wall-clock time; NaN: never
 S_LAST_CHECK_LATENCY = 11  # f; NaN: never
-# 13-14: weights and draining (issue 19, the admin API).
 S_RETURNED_AT = 12  # f, monotonic time it came (or comes) back into rotation; -inf: from the start
+S_WEIGHT = 13  # its share of the rotation, 1..100 (the admin API sets it)
+S_DRAINING = 14  # 1: out of the rotation, even in panic mode; requests on it finish
 S_SLOW_CREDIT = 15  # f, slow start's share of turns earned and not yet taken (round robin)
 SLOT_WORDS = 32  # room for what issue 19 adds (weights, draining, slow start)
+
+# S_STORAGE of a backend whose entry came at run time: its URL is in the slot's URL area.
+RUNTIME_STORAGE = -1
+# An entry's URL: http://, a DNS name (253 bytes at most), a port.
+URL_BYTES = 272
+# The rotation (a slot per turn): every backend in it once per unit of its weight.
+MAX_WEIGHT = 100
+ROTATION_WORDS = MAX_BACKENDS * MAX_WEIGHT
 
 # A worker's counters for one backend.
 C_SERVED = 0
 C_OUTCOMES = 1
 C_LATENCY = C_OUTCOMES + len(OUTCOMES)
 C_LATENCY_SUM = C_LATENCY + len(LATENCY_BUCKETS) + 1  # f
-C_IN_FLIGHT = C_LATENCY_SUM + 1  # attempts on it now (counted with BALANCING=least_request)
+# Attempts on it now: least_request compares them, and a drain waits until their sum over
+# workers is 0, so nothing it let through reaches the service later.
+C_IN_FLIGHT = C_LATENCY_SUM + 1
 BACKEND_COUNTER_WORDS = C_IN_FLIGHT + 1
 
 # A worker's counters that are not per backend.
@@ -93,6 +109,12 @@ H_NEXT = 2  # the rotation: index into the order of the backend to try next
 H_NEXT_ID = 3  # the last id given to a backend (ids are never reused; 0 is a free slot)
 H_ORDER = 8
 HEADER_WORDS = H_ORDER + MAX_BACKENDS
+# The rotation area (after the URLs): its length, whether the entries were ever changed at run
+# time (a restarted control process then takes them from the table, not from the settings),
+# then the slots.
+R_COUNT = 0
+R_EDITED = 1
+R_SLOTS = 2
 
 
 class ProcessLock:
@@ -142,14 +164,16 @@ class NoLock:
 class Board:
     """The shared block: header, `MAX_BACKENDS` slots, then one counter area per worker."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, *, locked: bool = False) -> None:
         if workers < 1:
             raise ValueError("a board needs at least one worker")
         self.workers = workers
         self.slots_at = HEADER_WORDS
         self.addresses_at = (self.slots_at + MAX_BACKENDS * SLOT_WORDS) * WORD
-        words_at = self.addresses_at + MAX_BACKENDS * ADDRESS_BYTES
-        self.counters_at = -(-words_at // WORD)  # in words, rounded up
+        self.urls_at = self.addresses_at + MAX_BACKENDS * ADDRESS_BYTES
+        words_at = self.urls_at + MAX_BACKENDS * URL_BYTES
+        self.rotation_at = -(-words_at // WORD)  # in words, rounded up
+        self.counters_at = self.rotation_at + R_SLOTS + ROTATION_WORDS
         self.worker_words = MAX_BACKENDS * BACKEND_COUNTER_WORDS + GLOBAL_COUNTER_WORDS
         size = (self.counters_at + workers * self.worker_words) * WORD
         # Anonymous and MAP_SHARED (mmap's default): forked children see the same pages, and
@@ -159,7 +183,10 @@ class Board:
         self.q = view.cast("q")
         self.d = view.cast("d")
         self.bytes = view
-        self.lock: ProcessLock | NoLock = ProcessLock() if workers > 1 else NoLock()
+        # One worker takes the rotation alone, unless the control process must know, as a drain
+        # does, that no pick is under way with the rotation it replaced (`locked`).
+        shared = workers > 1 or locked
+        self.lock: ProcessLock | NoLock = ProcessLock() if shared else NoLock()
         # Which counter area this process writes: set in each worker after the fork.
         self.worker = 0
 
@@ -204,6 +231,18 @@ class Board:
         start = self.addresses_at + slot * ADDRESS_BYTES
         self.bytes[start : start + ADDRESS_BYTES] = encoded.ljust(ADDRESS_BYTES, b"\0")
 
+    def url(self, slot: int) -> str:
+        """The URL of the entry a `RUNTIME_STORAGE` slot comes from."""
+        start = self.urls_at + slot * URL_BYTES
+        return bytes(self.bytes[start : start + URL_BYTES]).rstrip(b"\0").decode()
+
+    def set_url(self, slot: int, url: str) -> None:
+        encoded = url.encode()
+        if len(encoded) > URL_BYTES:
+            raise ValueError(f"URL {url!r} is over {URL_BYTES} bytes")
+        start = self.urls_at + slot * URL_BYTES
+        self.bytes[start : start + URL_BYTES] = encoded.ljust(URL_BYTES, b"\0")
+
     def clear_slot(self, slot: int) -> None:
         """Zero a slot and every worker's counters for it, for a new backend."""
         base = self.slot_base(slot)
@@ -226,30 +265,48 @@ class Board:
         return self.q[H_SEQUENCE]
 
     def read_order(self) -> tuple[int, list[int]]:
-        """(sequence, slots in rotation order), consistent with each other."""
+        """(sequence, slots in the table's order), consistent with each other."""
+        sequence, order, _ = self.read_table()
+        return sequence, order
+
+    def read_table(self) -> tuple[int, list[int], list[int]]:
+        """(sequence, slots in the table's order, the rotation), consistent with each other."""
         q = self.q
+        rotation_at = self.rotation_at + R_SLOTS
         while True:
             before = q[H_SEQUENCE]
             if before % 2:
                 continue  # being rewritten; the writer is a few microseconds from done
             count = q[H_COUNT]
             order = q[H_ORDER : H_ORDER + count].tolist()
+            turns = q[self.rotation_at + R_COUNT]
+            rotation = q[rotation_at : rotation_at + turns].tolist()
             if q[H_SEQUENCE] == before:
-                return before, order
+                return before, order, rotation
 
-    def write_order(self, slots: Sequence[int]) -> None:
+    def write_order(self, slots: Sequence[int], rotation: Sequence[int] | None = None) -> None:
+        """Publish the table's slots and the rotation over them (by default each slot once)."""
+        rotation = slots if rotation is None else rotation
+        if len(rotation) > ROTATION_WORDS:
+            raise ValueError(f"a rotation of {len(rotation)} turns is over {ROTATION_WORDS}")
         q = self.q
+        rotation_at = self.rotation_at + R_SLOTS
         q[H_SEQUENCE] += 1
         q[H_COUNT] = len(slots)
         q[H_ORDER : H_ORDER + len(slots)] = _words(slots)
+        q[self.rotation_at + R_COUNT] = len(rotation)
+        q[rotation_at : rotation_at + len(rotation)] = _words(rotation)
         q[H_SEQUENCE] += 1
 
-    # Worker-wide counters
+    @property
+    def edited(self) -> bool:
+        """Whether the entries were changed at run time (the admin API, SIGHUP)."""
+        return bool(self.q[self.rotation_at + R_EDITED])
 
-    def sum_over_workers(self, offset: int) -> int:
-        """A word of a worker's area (`offset` from its start), added up over all workers."""
-        start = self.counters_at + offset
-        return sum(self.q[start : start + self.workers * self.worker_words : self.worker_words])
+    def mark_edited(self) -> None:
+        self.q[self.rotation_at + R_EDITED] = 1
+
+    # Worker-wide counters
 
     def sum_words(self, offset_of: "Sequence[int]") -> list[int]:
         """For each offset into a worker's global area, the sum over all workers."""

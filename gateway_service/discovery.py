@@ -41,7 +41,7 @@ class Discovery:
         resolver: Resolver = system_resolver,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.storages = storages
+        self.storages = storages  # the admin API and SIGHUP replace them (gateway_service/admin.py)
         self.interval = interval
         self.log = log
         self.resolver = resolver
@@ -89,8 +89,11 @@ class Discovery:
 
     async def poll(self, apply: Apply) -> None:
         """Resolve every name once and hand the members to `apply`, which compares them with the
-        backend table (a restarted control process must not trust what it remembers)."""
-        apply(await self.refresh())
+        backend table (a restarted control process must not trust what it remembers). The
+        members are those of the entries there are once resolved: the admin API may have
+        changed them meanwhile."""
+        await self.refresh()
+        apply(self.members())
 
     async def _run(self, apply: Apply) -> None:
         while True:

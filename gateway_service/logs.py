@@ -84,6 +84,8 @@ def log_request(
             f'"request_id":"{request_id.decode()}","method":{_string(method)},'
             f'"path":{_string(path)},"status":{status},"latency_ms":{latency_ms!r}'
         )
+        if "trace_id" in extra:
+            line += f',"trace_id":"{extra["trace_id"]}"'  # hex digits: trace_context.py
         if "backend" in extra:
             line += ',"backend":null' if backend is None else f',"backend":{_string(backend)}'
         if "address" in extra:
@@ -101,5 +103,5 @@ def log_request(
     )
 
 
-_PLAIN_EXTRA = frozenset({"backend", "address"})
+_PLAIN_EXTRA = frozenset({"trace_id", "backend", "address"})
 _string = encode_basestring_ascii

@@ -21,6 +21,9 @@ from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
 from gateway_service.retry_budget import RetryBudget
+from gateway_service.trace_context import HEADER as TRACEPARENT
+from gateway_service.trace_context import STATE_HEADER as TRACESTATE
+from gateway_service.trace_context import accept_or_start
 from gateway_service.upstream import UpstreamError, UpstreamResponse, build_request
 from gateway_service.upstream_protocol import Upstream
 
@@ -34,7 +37,7 @@ _NOT_FORWARDED = frozenset(
     {
         b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate",
         b"proxy-authorization", b"te", b"trailer", b"transfer-encoding", b"upgrade",
-        b"host", b"content-length", b"expect", REQUEST_ID,
+        b"host", b"content-length", b"expect", REQUEST_ID, TRACEPARENT, TRACESTATE,
     }
 )  # fmt: skip
 TOO_LARGE = {"detail": "request header fields too large"}
@@ -104,12 +107,15 @@ class Proxy:
         self.access_log = access_log
         self.clock = clock
         self.retry_budget = retry_budget  # None: retries unbounded (RETRY_BUDGET_PERCENT=100)
-        # BALANCING=least_request counts each attempt in flight from pick() until it is over.
-        self._counts_in_flight = balancer.balancing.least_request
+        # BALANCING=least_request, and the admin API's drain, count each attempt in flight from
+        # pick() until it is over.
+        self._counts_in_flight = balancer.counts_in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         client_id = None
+        traceparent = None
+        tracestate = []
         forwarded = []
         size = 0
         hosts = 0
@@ -124,6 +130,11 @@ class Proxy:
                     hosts += 1
                 elif name == b"connection":
                     nominated = value if nominated is None else nominated + b"," + value
+                elif name == TRACEPARENT:
+                    # Two are one invalid header: a trace starts here.
+                    traceparent = value if traceparent is None else b""
+                elif name == TRACESTATE:
+                    tracestate.append((name, value))
                 continue
             forwarded.append((name, value))
         if nominated is not None:
@@ -131,16 +142,22 @@ class Proxy:
             hop = {token.strip().lower() for token in nominated.split(b",")}
             forwarded = [(name, value) for name, value in forwarded if name not in hop]
         request_id = accept_or_generate(client_id)
+        traceparent, trace_id, continued = accept_or_start(
+            traceparent, request_id, request_id is not client_id
+        )
         if (problem := host_and_version_problem(hosts, scope["http_version"])) is not None:
             status, detail = problem
             await send_json(send, status, {"detail": detail}, [CLOSE, (REQUEST_ID, request_id)])
-            self._finish(scope, request_id, status, None, [], started)
+            self._finish(scope, request_id, trace_id, status, None, [], started)
             return
         if over_limits(len(headers), size):
             await send_json(send, 431, TOO_LARGE, [(REQUEST_ID, request_id)])
-            self._finish(scope, request_id, 431, None, [], started)
+            self._finish(scope, request_id, trace_id, 431, None, [], started)
             return
         forwarded.append((REQUEST_ID, request_id))
+        forwarded.append((TRACEPARENT, traceparent))
+        if continued and tracestate:
+            forwarded += tracestate
         path = scope.get("raw_path") or scope["path"].encode()
         if scope["query_string"]:
             path += b"?" + scope["query_string"]
@@ -181,8 +198,9 @@ class Proxy:
                                     attempt_started,
                                 )  # fmt: skip
                             self._finish(
-                                scope, request_id, response.status, backend, failures, started
-                            )
+                                scope, request_id, trace_id, response.status, backend, failures,
+                                started,
+                            )  # fmt: skip
                             return
                         if response.stream is not None:
                             response.stream.close()  # an error page is not worth reading
@@ -196,11 +214,11 @@ class Proxy:
                         self.balancer.done(backend)
 
             await self._unavailable(send, request_id, failures)
-            self._finish(scope, request_id, 503, None, failures, started)
+            self._finish(scope, request_id, trace_id, 503, None, failures, started)
         except (asyncio.CancelledError, OSError):
             # The client went away (the server cancels a request whose client closed, and
             # raises OSError from send): nothing more is owed to anyone.
-            self._finish(scope, request_id, CLIENT_CLOSED, None, failures, started)
+            self._finish(scope, request_id, trace_id, CLIENT_CLOSED, None, failures, started)
             raise
         finally:
             if budget is not None:
@@ -283,6 +301,7 @@ class Proxy:
         self,
         scope: Scope,
         request_id: bytes,
+        trace_id: bytes,
         status: int,
         backend: Backend | None,
         failures: list[str],
@@ -290,7 +309,10 @@ class Proxy:
     ) -> None:
         self.stats.count_response(status)
         if self.access_log:
-            extra: dict[str, Any] = {"backend": None if backend is None else backend.url}
+            extra: dict[str, Any] = {
+                "trace_id": trace_id.decode(),
+                "backend": None if backend is None else backend.url,
+            }
             if backend is not None and backend.address != backend.storage.host:
                 extra["address"] = backend.address
             if failures:

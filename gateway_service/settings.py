@@ -3,10 +3,11 @@
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Worker processes at most: beyond this, more processes fight over the rotation's lock and
@@ -67,6 +68,49 @@ def parse_storage_url(entry: str) -> StorageURL:
     return StorageURL(url=f"http://{host}:{port}", host=host, port=port, host_header=parts.netloc)
 
 
+def parse_storage_services(value: str) -> tuple[StorageURL, ...]:
+    """Parse a comma-separated `STORAGE_SERVICES`; raise ValueError saying what is wrong."""
+    entries = [entry.strip() for entry in value.split(",")]
+    if entries == [""]:
+        raise ValueError("must list at least one storage base URL")
+    parsed: list[StorageURL] = []
+    for position, entry in enumerate(entries, start=1):
+        if not entry:
+            raise ValueError(f"entry {position} is empty")
+        storage = parse_storage_url(entry)
+        if any(storage.url == seen.url for seen in parsed):
+            raise ValueError(f"{entry!r} is listed twice")
+        parsed.append(storage)
+    return tuple(parsed)
+
+
+def read_storage_services(path: str) -> tuple[StorageURL, ...]:
+    """`STORAGE_SERVICES` from a file: URLs one per line or comma-separated, blank lines and
+    `#` comments ignored. Raise ValueError in one line naming the file and what is wrong."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise ValueError(f"cannot read {path}: {reason}") from None
+    lines = (line.partition("#")[0] for line in text.splitlines())
+    entries = [entry.strip() for line in lines for entry in line.split(",")]
+    try:
+        return parse_storage_services(",".join(entry for entry in entries if entry))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _read_token(path: str) -> str:
+    try:
+        token = Path(path).read_text().strip()
+    except (OSError, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise ValueError(f"ADMIN_TOKEN_FILE={path!r}: cannot read it: {reason}") from None
+    if not token:
+        raise ValueError(f"ADMIN_TOKEN_FILE={path!r}: the file holds no token")
+    return token
+
+
 class GatewaySettings(BaseSettings):
     """Every setting of the gateway; README.md documents them in one table."""
 
@@ -107,24 +151,59 @@ class GatewaySettings(BaseSettings):
     max_connections: Annotated[int, Field(ge=1)] | None = None
     # None: the CPUs this process may use (gateway_service/cpus.py).
     workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] | None = None
+    # The admin API (docs/admin-api.md), served by the control process; 0: off.
+    admin_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    admin_host: str = "127.0.0.1"
+    # Never shown (the /status document lists the settings): from the setting or its file.
+    admin_token: Annotated[SecretStr | None, Field(exclude=True)] = None
+    admin_token_file: str | None = None
+    # STORAGE_SERVICES read from this file instead, and again on SIGHUP.
+    storage_services_file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_files(cls, data: Any) -> Any:
+        """STORAGE_SERVICES from STORAGE_SERVICES_FILE, the token from ADMIN_TOKEN_FILE."""
+        if not isinstance(data, dict):
+            return data
+        path = data.get("storage_services_file")
+        if path:
+            if data.get("storage_services") is not None:
+                raise ValueError("set STORAGE_SERVICES or STORAGE_SERVICES_FILE, not both")
+            try:
+                data = {**data, "storage_services": read_storage_services(str(path))}
+            except ValueError as error:
+                raise ValueError(f"STORAGE_SERVICES_FILE={path!r}: {error}") from None
+        token_file = data.get("admin_token_file")
+        if token_file:
+            if data.get("admin_token") is not None:
+                raise ValueError("set ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both")
+            data = {**data, "admin_token": _read_token(str(token_file))}
+        return data
+
+    @model_validator(mode="after")
+    def _admin_needs_a_token(self) -> "GatewaySettings":
+        token = self.admin_token
+        if self.admin_port and (token is None or not token.get_secret_value().strip()):
+            raise ValueError(
+                f"ADMIN_PORT={self.admin_port} needs ADMIN_TOKEN or ADMIN_TOKEN_FILE "
+                "(the admin API answers only requests bearing it)"
+            )
+        return self
+
+    @field_validator("admin_host")
+    @classmethod
+    def _admin_host_is_an_address(cls, value: str) -> str:
+        if not is_ip_literal(value):
+            raise ValueError("must be an IP address to listen on (127.0.0.1, 0.0.0.0, ::)")
+        return value
 
     @field_validator("storage_services", mode="before")
     @classmethod
     def _split_storage_services(cls, value: object) -> object:
         if not isinstance(value, str):
             return value
-        entries = [entry.strip() for entry in value.split(",")]
-        if entries == [""]:
-            raise ValueError("must list at least one storage base URL")
-        parsed: list[StorageURL] = []
-        for position, entry in enumerate(entries, start=1):
-            if not entry:
-                raise ValueError(f"entry {position} is empty")
-            storage = parse_storage_url(entry)
-            if any(storage.url == seen.url for seen in parsed):
-                raise ValueError(f"{entry!r} is listed twice")
-            parsed.append(storage)
-        return tuple(parsed)
+        return parse_storage_services(value)
 
 
 def load_settings(**overrides: object) -> GatewaySettings:
@@ -140,7 +219,9 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         name = str(item["loc"][0]).upper() if item["loc"] else "settings"
         message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "missing":
+        if not item["loc"]:
+            problems.append(message)  # a rule over several settings names them itself
+        elif item["type"] == "missing":
             problems.append(f"{name} is required but not set")
         else:
             problems.append(f"{name}={item.get('input')!r}: {message}")

@@ -25,7 +25,7 @@ def status_document(
         if balancer.slow_start:
             # 1.0: its full share; less while it ramps up after coming back.
             service["slow_start_share"] = round(balancer.slow_start_share(backend, now), 3)
-        if balancer.balancing.least_request:
+        if balancer.counts_in_flight:
             service["in_flight"] = backend.in_flight
         services.append(service)
     document: dict[str, Any] = {
@@ -58,8 +58,9 @@ def _service(backend: Backend, now: float) -> dict[str, Any]:
     return {
         "url": backend.url,
         "name": backend.storage.host,  # what was resolved
-        "address": _endpoint(backend.address, backend.storage.port),  # where requests go
-        "status": "available" if backend.available(now) else "unavailable",
+        "address": endpoint(backend.address, backend.storage.port),  # where requests go
+        "status": _status(backend, now),
+        "weight": backend.weight,
         "last_checked": None if checked is None else _iso(checked),
         "last_check_latency_ms": None if latency is None else round(latency * 1000, 3),
         "consecutive_failures": backend.consecutive_failures,
@@ -67,7 +68,13 @@ def _service(backend: Backend, now: float) -> dict[str, Any]:
     }
 
 
-def _endpoint(address: str, port: int) -> str:
+def _status(backend: Backend, now: float) -> str:
+    if backend.draining:
+        return "draining"  # the admin API's drain: out of rotation, whatever its health
+    return "available" if backend.available(now) else "unavailable"
+
+
+def endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 

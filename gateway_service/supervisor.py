@@ -8,7 +8,10 @@
   health state, on the board.
 - **The control process** runs the active health checks and DNS discovery for the whole gateway,
   once per interval, and writes what they find on the board. It serves no client, so a worker's
-  stalled event loop cannot fail a probe and take a healthy service out of rotation.
+  stalled event loop cannot fail a probe and take a healthy service out of rotation. It also
+  serves the admin API when `ADMIN_PORT` is set (gateway_service/admin.py; the supervisor binds
+  its socket, so a port in use stops the start), and reads `STORAGE_SERVICES_FILE` again when
+  the supervisor passes it a SIGHUP.
 
 The supervisor never runs an event loop or a thread, so it can fork at any moment without a
 child inheriting a half-held lock or another loop's state. It waits for signals with
@@ -34,17 +37,20 @@ from dataclasses import dataclass
 import uvloop
 
 from gateway_service import upstream
+from gateway_service.admin import AdminAPI, Roster
 from gateway_service.app import Gateway
 from gateway_service.board import Board
 from gateway_service.connections import (
+    SWEEP_INTERVAL_SECONDS,
     ConnectionGuard,
     SharedCap,
     connection_cap,
     raise_nofile_limit,
 )
+from gateway_service.http_server import ServerContext
 from gateway_service.logs import EventLog
 from gateway_service.settings import GatewaySettings
-from gateway_service.worker import serve_forever
+from gateway_service.worker import BACKLOG, Periodic, serve_forever
 
 # uvicorn's exit status for a server that could not start; kept for scripts that test for it.
 STARTUP_FAILURE = 3
@@ -60,6 +66,8 @@ MAX_QUICK_DEATHS = 5
 RESTART_BACKOFF_SECONDS = 0.1
 # After SHUTDOWN_TIMEOUT, how long workers get to exit before they are killed.
 KILL_GRACE_SECONDS = 5.0
+# Admin API connections open at once (an operator's tool, not a crowd).
+ADMIN_MAX_CONNECTIONS = 64
 PR_SET_PDEATHSIG = 1
 
 WORKER = "worker"
@@ -136,6 +144,7 @@ class Supervisor:
         self.children: dict[int, Child] = {}
         self.restarts: list[tuple[float, Child]] = []  # (when, the child that died)
         self.stopping = False
+        self.admin_socket: socket.socket | None = None
 
     def run(self) -> int:
         """Start everything and supervise until told to stop; the exit status."""
@@ -157,7 +166,21 @@ class Supervisor:
             )
             return STARTUP_FAILURE
         self.port = self.sockets[0].getsockname()[1]
-        self.board = Board(self.workers)
+        if settings.admin_port:
+            try:
+                [self.admin_socket] = listening_sockets(
+                    settings.admin_host, settings.admin_port, 1, SHARED
+                )
+            except OSError as error:
+                print(
+                    f"gateway_service: cannot listen on ADMIN_HOST:ADMIN_PORT "
+                    f"{settings.admin_host}:{settings.admin_port}: {error.strerror or error}",
+                    file=sys.stderr,
+                )
+                return STARTUP_FAILURE
+        # A drain must know that no pick still walks the rotation it replaced: picks take the
+        # lock then, even with one worker.
+        self.board = Board(self.workers, locked=bool(settings.admin_port))
         # Built here, before any fork: it resolves the names and writes the first table, which
         # every worker reads as it starts. Its process runs only if it has something to do.
         self.control = Gateway(settings, board=self.board, runs_checks=True, log=self.log)
@@ -180,7 +203,7 @@ class Supervisor:
             storage_services=[storage.url for storage in settings.storage_services],
         )
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-        if settings.health_interval > 0 or settings.discovery_interval > 0:
+        if self._control_needed():
             self._spawn(CONTROL, 0)
         for index in range(self.workers):
             self._spawn(WORKER, index)
@@ -202,7 +225,25 @@ class Supervisor:
             elif signum in STOP_SIGNALS:
                 return self._stop(signum)
             elif signum == signal.SIGHUP:
-                self.log.event("sighup_ignored", detail="nothing is reloaded on SIGHUP yet")
+                self._reload()
+
+    def _control_needed(self) -> bool:
+        settings = self.settings
+        return bool(
+            settings.health_interval > 0
+            or settings.discovery_interval > 0
+            or settings.admin_port
+            or settings.storage_services_file
+        )
+
+    def _reload(self) -> None:
+        """SIGHUP: the control process reads STORAGE_SERVICES_FILE again."""
+        if not self.settings.storage_services_file:
+            self.log.event("sighup_ignored", detail="no STORAGE_SERVICES_FILE to read again")
+            return
+        control = [child for child in self.children.values() if child.role == CONTROL]
+        self.log.event("sighup", detail=f"reading {self.settings.storage_services_file} again")
+        self._signal(control, signal.SIGHUP)
 
     def _restart_due(self) -> float:
         """Replace the children whose time has come; seconds until the next one (or 1)."""
@@ -303,6 +344,9 @@ class Supervisor:
         if pid == 0:
             status = 70  # EX_SOFTWARE, unless the child says otherwise
             try:
+                # A SIGHUP is the supervisor's to pass on (to the control process, which sets its
+                # own handler): it must not kill a child, as its default action would.
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_SETMASK, set())
                 _die_with_parent(parent)
                 status = self._worker(index) if role == WORKER else self._control()
@@ -321,6 +365,8 @@ class Supervisor:
         for sock in self.sockets:
             if sock is not mine:
                 sock.close()
+        if self.admin_socket is not None:
+            self.admin_socket.close()
         log = EventLog(fmt=settings.log_format)
         gateway = Gateway(settings, board=self.board, runs_checks=False, log=log)
         stats = gateway.stats
@@ -362,8 +408,51 @@ class Supervisor:
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        settings = self.settings
+        roster = Roster(self.control)
+        roster.restore()
+        tasks: set[asyncio.Task[None]] = set()
+        path = settings.storage_services_file
+        if path:
+
+            def reload() -> None:
+                task = loop.create_task(roster.reload(path))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, reload)
         async with self.control.running():
+            if self.admin_socket is None:
+                await stop.wait()
+            else:
+                await self._serve_admin(roster, self.admin_socket, stop)
+
+    async def _serve_admin(self, roster: Roster, sock: socket.socket, stop: asyncio.Event) -> None:
+        settings = self.settings
+        token = settings.admin_token
+        assert token is not None  # the settings refuse ADMIN_PORT without one
+        log = self.control.log
+        # A drain waits for attempts already on the backend; the proxy ends each within these.
+        within = settings.connect_timeout + settings.read_timeout + 1.0
+        app = AdminAPI(roster, token.get_secret_value(), drain_within=within)
+        guard = ConnectionGuard(
+            client_timeout=settings.client_timeout, max_connections=ADMIN_MAX_CONNECTIONS, log=log
+        )
+        ctx = ServerContext(app, guard, log, access_log=False)
+        server = await asyncio.get_running_loop().create_server(
+            ctx.connection, sock=sock, backlog=BACKLOG
+        )
+        sweeper = Periodic(SWEEP_INTERVAL_SECONDS, guard.sweep)
+        sweeper.start()
+        log.event(
+            "admin_serving", host=settings.admin_host, port=sock.getsockname()[1], pid=os.getpid()
+        )
+        try:
             await stop.wait()
+        finally:
+            sweeper.stop()
+            server.close()
+            ctx.begin_shutdown()
 
 
 def _how(status: int) -> str:

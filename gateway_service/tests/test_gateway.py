@@ -285,12 +285,18 @@ class TestOwnEndpoints:
         assert third["consecutive_failures"] == 1
 
     async def test_status_shows_the_settings_in_effect(self, make_stack: StackFactory) -> None:
-        stack = make_stack(health_interval=7)
-        settings = (await stack.client.get("/status")).json()["settings"]
+        stack = make_stack(health_interval=7, admin_port=9001, admin_token="s3cret-admin-token")
+        response = await stack.client.get("/status")
+        settings = response.json()["settings"]
         assert settings["HEALTH_INTERVAL"] == 7
         assert settings["DISCOVERY_INTERVAL"] == 5
         assert settings["STORAGE_SERVICES"] == [f"http://storage{i}:8000" for i in (1, 2, 3)]
-        assert set(settings) == {name.upper() for name in GatewaySettings.model_fields}
+        assert settings["ADMIN_PORT"] == 9001
+        # Every setting but the admin token, which the public port never shows.
+        assert set(settings) == {name.upper() for name in GatewaySettings.model_fields} - {
+            "ADMIN_TOKEN"
+        }
+        assert "s3cret-admin-token" not in response.text
 
     async def test_metrics_count_requests_by_backend_and_outcome(self, stack: Stack) -> None:
         stack.storage("storage1").behaviour = 500

@@ -1,5 +1,6 @@
 """Settings are validated at start-up: one clear line and exit 2 on anything wrong."""
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,113 @@ def test_start_with_bad_settings_exits_2_with_one_line_and_no_traceback(command:
         "gateway_service: invalid settings: STORAGE_SERVICES='http://a:1,,http://b': "
         "entry 2 is empty"
     )
+
+
+class TestAdminAndFiles:
+    def test_the_admin_api_is_off_by_default(self) -> None:
+        settings = load_settings(storage_services="http://a")
+        assert (settings.admin_port, settings.admin_host, settings.admin_token) == (
+            0,
+            "127.0.0.1",
+            None,
+        )
+        assert settings.storage_services_file is None
+
+    @pytest.mark.parametrize(
+        ("settings", "message"),
+        [
+            ({"admin_port": "9001"}, "ADMIN_PORT=9001 needs ADMIN_TOKEN or ADMIN_TOKEN_FILE"),
+            ({"admin_port": "9001", "admin_token": "  "}, "needs ADMIN_TOKEN or ADMIN_TOKEN_FILE"),
+            ({"admin_port": "70000", "admin_token": "t"}, "ADMIN_PORT='70000'"),
+            ({"admin_host": "localhost"}, "ADMIN_HOST='localhost': must be an IP address"),
+            (
+                {"admin_token": "t", "admin_token_file": "/etc/hostname"},
+                "set ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both",
+            ),
+            (
+                {"admin_token_file": "/no/such/file"},
+                "ADMIN_TOKEN_FILE='/no/such/file': cannot read it: No such file or directory",
+            ),
+        ],
+    )
+    def test_bad_admin_settings_are_one_line(self, settings: dict[str, str], message: str) -> None:
+        with pytest.raises(SettingsError) as error:
+            load_settings(storage_services="http://a", **settings)
+        assert message in str(error.value)
+        assert "\n" not in str(error.value)
+
+    def test_the_token_comes_from_its_file_and_is_never_dumped(self, tmp_path: Path) -> None:
+        (tmp_path / "token").write_text("from-a-file\n")
+        settings = load_settings(
+            storage_services="http://a", admin_port="9001", admin_token_file=str(tmp_path / "token")
+        )
+        assert settings.admin_token is not None
+        assert settings.admin_token.get_secret_value() == "from-a-file"
+        assert "from-a-file" not in repr(settings.model_dump())
+
+    def test_an_empty_token_file_is_refused(self, tmp_path: Path) -> None:
+        (tmp_path / "token").write_text("\n")
+        with pytest.raises(SettingsError, match="the file holds no token"):
+            load_settings(storage_services="http://a", admin_token_file=str(tmp_path / "token"))
+
+    def test_storage_services_from_a_file_one_per_line_or_commas(self, tmp_path: Path) -> None:
+        path = tmp_path / "storages"
+        path.write_text("# storages\nhttp://a:1\n\nhttp://b:2, http://c:3  # the third\n")
+        settings = load_settings(storage_services_file=str(path))
+        assert [s.url for s in settings.storage_services] == [
+            "http://a:1",
+            "http://b:2",
+            "http://c:3",
+        ]
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            ("", "must list at least one storage base URL"),
+            ("http://a:1\nhttp://a:1\n", "is listed twice"),
+            ("http://a:1\nftp://b\n", "must start with http://"),
+        ],
+    )
+    def test_a_bad_file_is_one_line_naming_it(
+        self, tmp_path: Path, content: str, message: str
+    ) -> None:
+        path = tmp_path / "storages"
+        path.write_text(content)
+        with pytest.raises(SettingsError) as error:
+            load_settings(storage_services_file=str(path))
+        assert f"STORAGE_SERVICES_FILE={str(path)!r}" in str(error.value)
+        assert message in str(error.value)
+        assert "\n" not in str(error.value)
+
+    def test_both_the_list_and_its_file_are_refused(self, tmp_path: Path) -> None:
+        (tmp_path / "storages").write_text("http://a:1\n")
+        with pytest.raises(SettingsError, match="not both"):
+            load_settings(
+                storage_services="http://a", storage_services_file=str(tmp_path / "storages")
+            )
+
+
+def test_an_admin_port_in_use_is_one_line_and_status_3() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway_service", "--port", "0", "--workers", "1"],
+            env={
+                "STORAGE_SERVICES": "http://127.0.0.1:9",
+                "ADMIN_PORT": str(port),
+                "ADMIN_TOKEN": "t0ken",
+                "PATH": "",
+            },
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 3
+    assert result.stderr.startswith(
+        f"gateway_service: cannot listen on ADMIN_HOST:ADMIN_PORT 127.0.0.1:{port}:"
+    )
+    assert len(result.stderr.splitlines()) == 1
