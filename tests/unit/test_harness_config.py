@@ -60,6 +60,20 @@ class TestSuiteSettings:
         assert env["FAIL_TIMEOUT"] == "7"
         assert "HEALTH_RISE" not in env
 
+    def test_a_runtime_api_gets_its_port_published_and_nginx_has_none(self) -> None:
+        gateway, nginx, haproxy, caddy = selected("gateway,nginx,haproxy,caddy")
+        assert [g.runtime_api for g in (gateway, nginx, haproxy, caddy)] == [
+            "gateway",
+            "",
+            "haproxy",
+            "caddy",
+        ]
+        assert nginx.admin_port is None
+        assert haproxy.admin_port == SUITE_SETTINGS["ADMIN_PORT"]
+        env = gateway.environment(["http://storage1:8000"])
+        assert env["ADMIN_PORT"] == str(SUITE_SETTINGS["ADMIN_PORT"])
+        assert env["ADMIN_TOKEN"] == SUITE_SETTINGS["ADMIN_TOKEN"]
+
     def test_timing_follows_capabilities_and_fixed_values(self) -> None:
         gateway, nginx, caddy = selected("gateway,nginx,caddy")
         assert gateway.timing.health_interval == SUITE_SETTINGS["HEALTH_INTERVAL"]

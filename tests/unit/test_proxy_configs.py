@@ -386,6 +386,8 @@ class TestDefaultsFollowTheGateway:
         "shutdown_timeout_s": "SHUTDOWN_TIMEOUT",
         "balancing": "BALANCING",
         "slow_start_s": "SLOW_START",
+        "admin_host": "ADMIN_HOST",
+        "admin_port": "ADMIN_PORT",
     }
 
     def test_haproxy_and_caddy_defaults_are_the_gateways(self) -> None:
