@@ -20,6 +20,9 @@ FIELDS = {
     "consecutive_failures",
     "requests_served",
 }
+OPTIONAL = {"weight", "in_flight", "slow_start_share"}
+"""Fields a gateway may add for issue 19's features (docs/contract.md): its weight, attempts in
+flight (least request, or an admin API that drains), the share of a backend in its slow start."""
 
 
 @pytest.fixture(autouse=True)
@@ -30,15 +33,18 @@ def _needs_status(deviation: Callable[[str], None]) -> None:
 
 def test_status_lists_all_services_with_the_agreed_fields(stack: Stack) -> None:
     """Three services in STORAGE_SERVICES order, all available, each with exactly the agreed
-    fields and types (requests_served is null where the gateway cannot count), and the address
-    each name resolved to."""
+    fields and types (requests_served is null where the gateway cannot count; the optional ones
+    of issue 19 may be there too), and the address each name resolved to."""
     body = stack.status()
 
     assert body["total"] == 3
     assert body["available"] == 3
     assert [s["url"] for s in body["services"]] == [f"http://{n}:8000" for n in STORAGE_NAMES]
     for name, service in zip(STORAGE_NAMES, body["services"], strict=True):
-        assert set(service) == FIELDS, service
+        assert FIELDS <= set(service) <= FIELDS | OPTIONAL, service
+        assert isinstance(service.get("weight", 1), int), service
+        assert isinstance(service.get("in_flight", 0), int), service
+        assert 0 <= service.get("slow_start_share", 1) <= 1, service
         # What the gateway routes to: the name it resolved and the container's address.
         assert service["name"] == name, service
         assert service["address"] == f"{stack.storages[name].ip}:8000", service
