@@ -1,6 +1,5 @@
 """Settings are validated at start-up: one clear line and exit 2 on anything wrong."""
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -202,29 +201,3 @@ class TestAdminAndFiles:
             load_settings(
                 storage_services="http://a", storage_services_file=str(tmp_path / "storages")
             )
-
-
-def test_an_admin_port_in_use_is_one_line_and_status_3() -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "gateway_service", "--port", "0", "--workers", "1"],
-            env={
-                "STORAGE_SERVICES": "http://127.0.0.1:9",
-                "ADMIN_PORT": str(port),
-                "ADMIN_TOKEN": "t0ken",
-                "PATH": "",
-            },
-            cwd=Path(__file__).resolve().parents[2],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    assert result.returncode == 3
-    assert result.stderr.startswith(
-        f"gateway_service: cannot listen on ADMIN_HOST:ADMIN_PORT 127.0.0.1:{port}:"
-    )
-    assert len(result.stderr.splitlines()) == 1
