@@ -12,7 +12,6 @@ gateway_service/request_id.py), so the two ids a user may hold name the same req
 
 import re
 import secrets
-from random import getrandbits
 
 HEADER = b"traceparent"
 STATE_HEADER = b"tracestate"
@@ -48,5 +47,4 @@ def accept_or_start(
         trace_id = request_id
     else:
         trace_id = secrets.token_hex(16).encode()
-    # A span id needs to be unique, not secret: the faster generator serves.
-    return b"00-%s-%016x-01" % (trace_id, getrandbits(64) or 1), trace_id, False
+    return b"00-" + trace_id + b"-" + secrets.token_hex(8).encode() + b"-01", trace_id, False

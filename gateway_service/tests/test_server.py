@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -199,7 +200,7 @@ class TestStartCommand:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            env = {"STORAGE_SERVICES": "http://127.0.0.1:9", "ADMIN_TOKEN": "t0ken"}
+            env = {"STORAGE_SERVICES": "http://127.0.0.1:9", "ADMIN_TOKEN": secrets.token_hex(8)}
             result = self.run("--port", "0", env={**env, "ADMIN_PORT": str(port)})
         assert result.returncode == 3
         assert result.stderr.startswith(
