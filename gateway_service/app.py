@@ -28,6 +28,7 @@ from gateway_service.limits import headers_too_large
 from gateway_service.logs import EventLog, log_request
 from gateway_service.metrics import GatewayCollector, ProxyStats, render
 from gateway_service.openapi import DATA_PATH
+from gateway_service.otel import SpanExporter
 from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Send
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
@@ -97,6 +98,12 @@ class Gateway:
             if settings.retry_budget_percent < 100
             else None
         )
+        endpoint = settings.otel_exporter_otlp_traces_endpoint
+        self.exporter = (
+            SpanExporter(endpoint, settings.otel_service_name, self.log)
+            if endpoint and (board is None or not runs_checks)  # not the control process
+            else None
+        )
         self.proxy = Proxy(
             self.balancer,
             self.upstreams,
@@ -109,6 +116,7 @@ class Gateway:
             access_log=settings.access_log,
             clock=clock,
             retry_budget=self.retry_budget,
+            exporter=self.exporter,
         )
         self.health = HealthChecker(
             self.balancer,
@@ -261,9 +269,13 @@ class Gateway:
             )
             self.health.start()
             self.discovery.start(self.follow)
+        if self.exporter is not None:
+            self.exporter.start()
         try:
             yield
         finally:
+            if self.exporter is not None:
+                await self.exporter.stop()
             await self.discovery.stop()
             await self.health.stop()
             for upstream in self.upstreams.values():
