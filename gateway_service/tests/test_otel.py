@@ -5,8 +5,11 @@ storage service's parent; a collector that fails costs spans, never requests."""
 import asyncio
 import json
 import re
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +18,7 @@ from gateway_service.otel import MAX_QUEUED, SpanExporter, parse_endpoint
 from gateway_service.settings import SettingsError, load_settings
 from gateway_service.tests.conftest import Stack, StackFactory
 from gateway_service.tests.fakes import header
-
-pytestmark = pytest.mark.anyio
+from gateway_service.tests.test_server import gateway, get, wait_until
 
 CLIENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -69,6 +71,7 @@ def exporter_of(stack: Stack) -> SpanExporter:
     return stack.gateway.exporter
 
 
+@pytest.mark.anyio
 class TestSpans:
     async def test_a_request_with_a_client_span_is_its_child_and_the_storages_parent(
         self, make_stack: StackFactory, collector: Collector
@@ -143,6 +146,7 @@ class TestSpans:
         assert stack.gateway.exporter is None
 
 
+@pytest.mark.anyio
 class TestCollectorTrouble:
     async def test_a_refusing_collector_costs_the_batch_logged_once_never_a_request(
         self, make_stack: StackFactory, collector: Collector
@@ -189,3 +193,53 @@ class TestEndpointSetting:
             4318,
             "/v1/traces",
         )
+
+
+class ThreadedCollector:
+    """An OTLP/HTTP receiver on a thread, for a gateway run as processes."""
+
+    def __init__(self) -> None:
+        self.documents: list[Any] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                collector.documents.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def span_count(self) -> int:
+        return sum(
+            len(scope["spans"])
+            for document in self.documents
+            for resource in document["resourceSpans"]
+            for scope in resource["scopeSpans"]
+        )
+
+
+@pytest.mark.slow
+def test_every_worker_exports_its_spans(tmp_path: Path) -> None:
+    receiver = ThreadedCollector()
+    try:
+        with gateway(
+            tmp_path,
+            workers=3,
+            health_interval=0,
+            otel_exporter_otlp_traces_endpoint=f"http://127.0.0.1:{receiver.port}/v1/traces",
+        ) as gw:
+            for _ in range(30):
+                assert get(gw.port, "/data")[0] == 200
+            wait_until("30 spans exported", lambda: receiver.span_count() == 30, 10)
+            assert gw.events("trace_export_failed") == []
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
