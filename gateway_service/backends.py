@@ -294,8 +294,6 @@ class Balancer:
         self._runtime: dict[str, StorageURL] = {}
         self._d = board.d
         self.slow_start = balancing.slow_start
-        self._worker_words = board.worker_words
-        self._in_flight_span = board.workers * board.worker_words
         # Chosen once here, so that the defaults pay nothing per request for the options.
         self.pick: Picker
         if balancing.least_request:
@@ -564,8 +562,8 @@ class Balancer:
     def _pick_least_request(self, now: float, tried: Sequence[Backend] = ()) -> Backend | None:
         """`pick` with BALANCING=least_request: of two backends drawn at random among those in
         rotation and untried, the one with fewer attempts in flight, all workers together
-        (Envoy's default, HAProxy's `random(2)`); with SLOW_START, in flight per unit of its
-        share, as Envoy weighs them. The attempt counts as in flight until `done(backend)`.
+        (Envoy's default, HAProxy's `random(2)`). The attempt counts as in flight until
+        `done(backend)`.
         Two random draws rather than the least busy of all: every worker choosing at once from
         the same slightly stale counts would all pile onto the one that looks idlest. Drawn
         from the rotation: a weight makes a backend as much likelier, a drained one is out."""
@@ -574,13 +572,10 @@ class Balancer:
         if count > 1 and not tried:
             # The usual case, a first attempt with the two drawn in rotation, without building
             # the list of candidates.
-            first = int(random() * count)
-            second = int(random() * (count - 1))
-            if second >= first:
-                second += 1
+            first, second = _two_of(count)
             one, other = backends[first], backends[second]
             if one.available(now) and other.available(now):
-                chosen = one if self._load(one, now) <= self._load(other, now) else other
+                chosen = self._less_busy(one, other, now)
                 self._q[chosen.counters + C_IN_FLIGHT] += 1
                 return chosen
         candidates = [b for b in backends if b.available(now) and b not in tried]
@@ -594,23 +589,24 @@ class Balancer:
         if count == 1:
             chosen = candidates[0]
         else:
-            first = int(random() * count)
-            second = int(random() * (count - 1))
-            if second >= first:
-                second += 1
+            first, second = _two_of(count)
             one, other = candidates[first], candidates[second]
-            chosen = one if self._load(one, now) <= self._load(other, now) else other
+            chosen = self._less_busy(one, other, now)
         self._q[chosen.counters + C_IN_FLIGHT] += 1
         return chosen
 
-    def _load(self, backend: Backend, now: float) -> float:
-        """Attempts in flight on it, all workers together; with SLOW_START, per unit of its
-        share (Envoy's weighted least request with an active request bias of 1)."""
-        start = backend.in_flight_at
-        in_flight: int = sum(self._q[start : start + self._in_flight_span : self._worker_words])
+    def _less_busy(self, one: Backend, other: Backend, now: float) -> Backend:
+        """The one of two with fewer attempts in flight (`one` on a tie: both were drawn at
+        random). With SLOW_START a backend in its slow start enters the contest only with its
+        share's probability, so it gets about its share of a fair share however idle the others
+        are; dividing its count by its share instead would give it nothing at all until the
+        others were ten attempts deep."""
         if self.slow_start:
-            return (in_flight + 1) / self.slow_start_share(backend, now)
-        return in_flight
+            if random() >= self.slow_start_share(one, now):
+                return other
+            if random() >= self.slow_start_share(other, now):
+                return one
+        return one if one.in_flight <= other.in_flight else other
 
     def done(self, backend: Backend) -> None:
         """An attempt `pick` counted in flight (BALANCING=least_request) is over."""
@@ -733,6 +729,13 @@ class Balancer:
     def _notify(self, backend: Backend, up: bool, reason: str) -> None:
         if self._on_change is not None and not backend.retired:
             self._on_change(backend, up, reason)
+
+
+def _two_of(count: int) -> tuple[int, int]:
+    """Two different indexes below `count` (at least 2), drawn at random."""
+    first = int(random() * count)
+    second = int(random() * (count - 1))
+    return first, second + 1 if second >= first else second
 
 
 def smooth_rotation(weighted: Sequence[tuple[int, int]]) -> list[int]:

@@ -306,11 +306,6 @@ class Board:
 
     # Worker-wide counters
 
-    def sum_over_workers(self, offset: int) -> int:
-        """A word of a worker's area (`offset` from its start), added up over all workers."""
-        start = self.counters_at + offset
-        return sum(self.q[start : start + self.workers * self.worker_words : self.worker_words])
-
     def sum_words(self, offset_of: "Sequence[int]") -> list[int]:
         """For each offset into a worker's global area, the sum over all workers."""
         q = self.q

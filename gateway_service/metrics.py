@@ -165,21 +165,15 @@ class GatewayCollector(Collector):
             "Time from sending a request to a storage service until its response or failure.",
             labels=["backend", "address"],
         )
-        up = GaugeMetricFamily(
-            "gateway_backend_up",
-            "1 while the backend is in rotation.",
-            labels=["backend", "address"],
-        )
+        up = _backend_gauge("gateway_backend_up", "1 while the backend is in rotation.")
         balancer = self.balancer
-        share = GaugeMetricFamily(
+        share = _backend_gauge(
             "gateway_backend_slow_start_share",
             "The fraction of its full share the backend gets now (below 1 during slow start).",
-            labels=["backend", "address"],
         )
-        in_flight = GaugeMetricFamily(
+        in_flight = _backend_gauge(
             "gateway_backend_in_flight",
             "Attempts on the backend now, all workers together (BALANCING=least_request).",
-            labels=["backend", "address"],
         )
         for backend in backends:
             # A name resolved to several addresses is several backends: the address tells them
@@ -206,6 +200,10 @@ class GatewayCollector(Collector):
             yield share
         if balancer.balancing.least_request:
             yield in_flight
+
+
+def _backend_gauge(name: str, documentation: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=["backend", "address"])
 
 
 def render(registry: CollectorRegistry) -> bytes:

@@ -72,6 +72,27 @@ class TestOneProcess:
         assert sorted(b.storage.host for b in tried) == ["storage1", "storage2", "storage3"]
 
 
+class TestWithSlowStart:
+    def test_a_ramping_backend_gets_its_share_of_a_fair_share(self) -> None:
+        balancer = shared_balancer(1, Balancing(least_request=True, slow_start=10.0))
+        storage2 = balancer.backends[1]
+        balancer.record_failure(storage2, 100.0, "reset")  # back at 110 (FAIL_TIMEOUT 10)
+
+        def served(now: float) -> int:
+            count = 0
+            for _ in range(3000):
+                backend = balancer.pick(now)
+                assert backend is not None
+                count += backend is storage2
+                balancer.done(backend)
+            return count
+
+        # A tenth, then half, then all of a third of 3000 (with every backend idle).
+        assert 50 <= served(110.0) <= 170
+        assert 400 <= served(115.0) <= 600
+        assert 850 <= served(120.0) <= 1150
+
+
 class TestSeveralWorkers:
     def test_attempts_in_flight_in_one_worker_steer_the_others(self) -> None:
         balancer = shared_balancer(3, LEAST)

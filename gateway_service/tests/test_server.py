@@ -369,6 +369,18 @@ class TestWorkers:
             [down] = gw.events("backend_down")
             assert str(down["reason"]).startswith("passive: HTTP 500")
 
+    def test_least_request_over_two_workers_sends_a_slow_service_less(self, tmp_path: Path) -> None:
+        with gateway(tmp_path, workers=2, health_interval=0, balancing="least_request") as gw:
+            gw.storages[1].delay = 0.3
+            with ThreadPoolExecutor(max_workers=12) as pool:
+                answers = list(pool.map(lambda _: get(gw.port, "/data"), range(60)))
+            served = [instance(body) for _, body in answers]
+            # Round robin would give it exactly a third (20); every new connection lands on
+            # either worker, and each sees the other's attempts in flight.
+            assert served.count("storage2") < 15, served
+            status = json.loads(get(gw.port, "/status")[1])
+            assert [service["in_flight"] for service in status["services"]] == [0, 0, 0]
+
     def test_a_stalled_worker_does_not_fail_the_health_checks(self, tmp_path: Path) -> None:
         with gateway(
             tmp_path, workers=2, health_interval=0.25, health_timeout=0.25, health_fall=1

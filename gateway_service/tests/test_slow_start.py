@@ -151,6 +151,20 @@ class TestReported:
         assert 'gateway_backend_slow_start_share{address="10.0.0.2"' in text
         assert text.count("gateway_backend_slow_start_share{") == 3
 
+    async def test_an_address_discovery_finds_ramps_from_when_it_joined(
+        self, make_stack: StackFactory
+    ) -> None:
+        stack = make_stack(
+            storage_services="http://storage:8000", slow_start=WINDOW, health_interval=0
+        )
+        stack.dns.records["storage"] = ["10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4"]
+        await stack.gateway.discovery.poll(stack.gateway.follow)
+        served = Counter(await stack.instances(310))
+        # A tenth of a share beside three full ones: 0.1 / 3.1 of 310.
+        assert 9 <= served["storage@10.0.1.4"] <= 10, served
+        stack.clock.advance(WINDOW)
+        assert Counter(await stack.instances(40))["storage@10.0.1.4"] == 10
+
     async def test_by_default_neither_shows_it(self, stack: Stack) -> None:
         services = (await stack.client.get("/status")).json()["services"]
         assert all("slow_start_share" not in s for s in services)
