@@ -15,10 +15,12 @@ gateway rather than several, they share one block of memory, mapped before they 
   moved under `lock`, so that 30 requests spread 10/10/10 over three services whichever workers
   they land on.
 - **Counters**: each worker counts in an area of its own (requests served per backend, outcomes,
-  latency histogram, responses by status, retries), so counting takes no lock and no shared
-  cache line; `/status` and `/metrics` add the areas up. The alternative, prometheus-client's
-  multiprocess mode, writes a file per process and metric and still needs the health state
-  shared some other way.
+  latency histogram, responses by status, retries; attempts in flight per backend for
+  `BALANCING=least_request`, requests in flight and retrying for the retry budget), so counting
+  takes no lock and no shared cache line; `/status`, `/metrics` and those options add the areas
+  up. A worker's replacement zeroes what is in flight in its area (`attach`). The alternative,
+  prometheus-client's multiprocess mode, writes a file per process and metric and still needs
+  the health state shared some other way.
 
 The lock is `flock` on a memory file that each process opens for itself: the kernel releases it
 when its holder dies, so a worker killed at any instant cannot leave the others waiting. One
