@@ -602,9 +602,9 @@ class Balancer:
         are; dividing its count by its share instead would give it nothing at all until the
         others were ten attempts deep."""
         if self.slow_start:
-            if random() >= self.slow_start_share(one, now):
+            if random() >= self.slow_start_share(one, now):  # nosec B311
                 return other
-            if random() >= self.slow_start_share(other, now):
+            if random() >= self.slow_start_share(other, now):  # nosec B311
                 return one
         return one if one.in_flight <= other.in_flight else other
 
@@ -733,8 +733,9 @@ class Balancer:
 
 def _two_of(count: int) -> tuple[int, int]:
     """Two different indexes below `count` (at least 2), drawn at random."""
-    first = int(random() * count)
-    second = int(random() * (count - 1))
+    # Load balancing draws, not secrets: the fast Mersenne Twister is the right tool.
+    first = int(random() * count)  # nosec B311
+    second = int(random() * (count - 1))  # nosec B311
     return first, second + 1 if second >= first else second
 
 
