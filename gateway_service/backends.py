@@ -17,6 +17,7 @@ is synchronous and takes the time as an argument, so tests drive it without slee
 """
 
 import math
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -442,6 +443,10 @@ class Balancer:
             weight = self.weights.get(storage.url, 1)
             draining = storage.url in self.draining
             q[base + S_WEIGHT] = weight
+            if q[base + S_DRAINING] and not draining:
+                # Back from a drain: a returning backend, so its slow start begins now.
+                self._d[base + S_RETURNED_AT] = time.monotonic()
+                self._d[base + S_SLOW_CREDIT] = 0.0
             q[base + S_DRAINING] = int(draining)
             if not draining:
                 turns.append((slot, weight))
