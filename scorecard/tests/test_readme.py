@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from scorecard.cli import REPO_ROOT
 from scorecard.collect import Collector
-from scorecard.readme import ReadmeError, rewrite
+from scorecard.readme import ReadmeError, marker_pattern, rewrite
+from scorecard.sources import SOURCES
 from scorecard.tests import results
 
 README = """# project
@@ -67,3 +69,9 @@ def test_a_section_marked_twice_is_refused(tmp_path: Path) -> None:
     results.suite(tmp_path, "contract")
     with pytest.raises(ReadmeError, match="2 sections marked scorecard:contract"):
         rewrite(README + README, Collector(tmp_path).collect())
+
+
+def test_the_projects_readme_marks_each_table_once() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    for source in SOURCES:
+        assert len(marker_pattern(source.key).findall(readme)) == 1, source.key
