@@ -43,6 +43,8 @@ present() {
     gettext-base) has_command envsubst ;;
     kubernetes-client) has_command kubectl ;;
     nodejs) has_command node ;;
+    # Another Chromium with its driver does as well (GitHub's runners have Google Chrome's pair).
+    chromium) has_command chromium || has_command chromium-browser || has_command google-chrome ;;
     chromium-driver) has_command chromedriver ;;
     # Either Compose will do: the v2 plugin or v1's docker-compose.
     docker-compose) docker compose version >/dev/null 2>&1 || has_command docker-compose ;;
