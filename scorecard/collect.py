@@ -275,7 +275,7 @@ def loadtest_card(folder: Path) -> FigureCard:
         date=meta.started_at,
         machine=meta.context.get("machine", "not stated"),
         files=tuple(p for p in (summary, path, folder / "meta.json") if p.exists()),
-        note="short run (`make loadtest-smoke`): not a measurement" if meta.mode == "short" else "",
+        note="short run (make loadtest-smoke): not a measurement" if meta.mode == "short" else "",
     )
     header = "| | " + " | ".join(gateways) + " |"
     rule = "|---|" + "---:|" * len(gateways)

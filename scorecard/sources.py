@@ -45,7 +45,7 @@ LOADTEST = Source(
     "Load comparison",
     "results.json",
     ("make", "loadtest"),
-    "about 10 minutes; `make loadtest-smoke` is the 2-minute check, not a measurement",
+    "about 10 minutes; make loadtest-smoke is the 2-minute check, not a measurement",
     quick=False,
 )
 BENCH = Source(
@@ -53,7 +53,7 @@ BENCH = Source(
     "Benchmark",
     "results.json",
     ("make", "bench"),
-    "about 15 minutes; `make bench-smoke` is the 1-minute check, not a measurement",
+    "about 15 minutes; make bench-smoke is the 2-minute check, not a measurement",
     quick=False,
 )
 SOURCES = (CONTRACT, HOSTILE, LOADTEST, BENCH)
