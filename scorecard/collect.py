@@ -74,6 +74,7 @@ class SuiteCard:
     gateways: tuple[str, ...]
     cases: tuple[Case, ...]
     args: tuple[str, ...]
+    exit_status: int | None = None  # pytest's: 0 all passed, 1 some failed, 2 interrupted
 
     def counts(self, gateway: str) -> Counter[str]:
         return Counter(c.results[gateway].outcome for c in self.cases if gateway in c.results)
@@ -168,9 +169,11 @@ def suite_card(source: Source, folder: Path) -> SuiteCard:
             files=(path,),
         )
         args = tuple(str(a) for a in data.get("pytest_args", []))
+        status = data.get("exit_status")
     except (KeyError, TypeError, AttributeError, Malformed) as error:
         raise Malformed(f"{path} is not a suite's results ({_what(error)})") from error
-    return SuiteCard(source, stated, gateways, tuple(cases), args)
+    exit_status = status if isinstance(status, int) else None
+    return SuiteCard(source, stated, gateways, tuple(cases), args, exit_status)
 
 
 def _what(error: Exception) -> str:

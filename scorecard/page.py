@@ -104,7 +104,8 @@ def suite_section(card: SuiteCard, page_dir: Path) -> str:
     parts = [
         f'<section id="{e(key)}"><h2>{e(card.source.title)}</h2>',
         stated(card.stated, page_dir),
-        f'<p class="note">pytest {e(" ".join(card.args) or "(default arguments)")}</p>',
+        f'<p class="note">pytest {e(" ".join(card.args) or "(default arguments)")}'
+        f"{_exit(card.exit_status)}</p>",
         f'<table class="suite"><thead><tr><th>case</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>",
     ]
@@ -124,6 +125,15 @@ def suite_section(card: SuiteCard, page_dir: Path) -> str:
             parts.append(f"<h3>{heading}</h3><ol>{''.join(items)}</ol>")
     parts.append("</section>")
     return "".join(parts)
+
+
+EXIT_MEANINGS = {0: "all passed", 1: "some failed", 2: "interrupted: cases are missing"}
+
+
+def _exit(status: int | None) -> str:
+    if status is None:
+        return ""
+    return f"; exit status {status} ({e(EXIT_MEANINGS.get(status, 'see pytest --help'))})"
 
 
 def _counts(card: SuiteCard, gateway: str) -> str:

@@ -75,6 +75,7 @@ def test_deviations_show_their_reason_on_hover_and_below(tmp_path: Path) -> None
     assert notes == ["contract-note-1", "contract-note-2", "contract-note-3"]
     assert "Declared deviations" in html
     assert "make loadtest" in html  # what produces the missing ones
+    assert "exit status 1 (some failed)" in html
 
 
 def test_links_to_raw_results_are_relative(tmp_path: Path) -> None:
