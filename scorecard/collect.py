@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,24 +76,30 @@ class SuiteCard:
     cases: tuple[Case, ...]
     args: tuple[str, ...]
     exit_status: int | None = None  # pytest's: 0 all passed, 1 some failed, 2 interrupted
+    # figures the tests recorded: (name, gateway -> value), by the number they start with
+    measurements: tuple[tuple[str, Mapping[str, str]], ...] = ()
 
     def counts(self, gateway: str) -> Counter[str]:
         return Counter(c.results[gateway].outcome for c in self.cases if gateway in c.results)
 
     def groups(self) -> list[tuple[str, list[Case]]]:
-        """The cases by group (scenario or case number), in the order they ran."""
+        """The cases by group, in the order of their numbers ("7. /status"), the others last."""
         grouped: dict[str, list[Case]] = {}
         for case in self.cases:
             grouped.setdefault(case.group or "other", []).append(case)
-        return list(grouped.items())
+        return sorted(grouped.items(), key=lambda item: _group_order(item[0]))
 
-    def notes(self, outcome: str) -> list[tuple[str, Case, str]]:
-        """(gateway, case, reason) of every cell with that outcome: listed below the table."""
+    def notes(self, outcome: str | None = None) -> list[tuple[str, Case, Cell]]:
+        """(gateway, case, cell) of every cell but a pass (or of `outcome`), in the table's
+        order: listed below it."""
         return [
-            (gateway, case, cell.reason or "")
-            for case in self.cases
+            (gateway, case, cell)
+            for _, cases in self.groups()
+            for case in cases
             for gateway in self.gateways
-            if (cell := case.results.get(gateway)) is not None and cell.outcome == outcome
+            if (cell := case.results.get(gateway)) is not None
+            and cell.outcome != PASS
+            and outcome in (None, cell.outcome)
         ]
 
 
@@ -125,6 +132,11 @@ class Scorecard:
     @property
     def sections(self) -> tuple[SuiteCard | FigureCard | Missing, ...]:
         return (self.contract, self.hostile, self.loadtest, self.bench)
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    number, dot, _ = group.partition(".")
+    return (int(number), group) if dot and number.strip().isdigit() else (sys.maxsize, group)
 
 
 def _read_json(path: Path) -> Any:
@@ -170,10 +182,20 @@ def suite_card(source: Source, folder: Path) -> SuiteCard:
         )
         args = tuple(str(a) for a in data.get("pytest_args", []))
         status = data.get("exit_status")
+        measured = data.get("measurements", {})
+        measurements = tuple(
+            sorted(
+                (
+                    (str(name), {str(g): str(v) for g, v in values.items()})
+                    for name, values in measured.items()
+                ),
+                key=lambda item: _group_order(item[0]),
+            )
+        )
     except (KeyError, TypeError, AttributeError, Malformed) as error:
         raise Malformed(f"{path} is not a suite's results ({_what(error)})") from error
     exit_status = status if isinstance(status, int) else None
-    return SuiteCard(source, stated, gateways, tuple(cases), args, exit_status)
+    return SuiteCard(source, stated, gateways, tuple(cases), args, exit_status, measurements)
 
 
 def _what(error: Exception) -> str:

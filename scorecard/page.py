@@ -25,6 +25,8 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #f3f3f3; }
 td.num { text-align: right; }
 tr.group th { background: #e8eef6; text-align: left; }
+td.case { min-width: 24em; max-width: 34em; overflow-wrap: anywhere; }
+td.pass, td.deviation, td.fail, td.skip { white-space: nowrap; }
 td.pass { background: #e3f5e1; }
 td.deviation { background: #fff4cc; cursor: help; }
 td.fail { background: #f9d6d5; font-weight: bold; cursor: help; }
@@ -85,12 +87,9 @@ def _cell(card: SuiteCard, case: Case, gateway: str, footnotes: dict[tuple[str, 
 
 def suite_section(card: SuiteCard, page_dir: Path) -> str:
     key = card.source.key
-    notes = [
-        (outcome, gateway, case, reason)
-        for outcome in (DEVIATION, FAIL, SKIP)
-        for gateway, case, reason in card.notes(outcome)
-    ]
-    footnotes = {(case.id, gateway): n for n, (_, gateway, case, _) in enumerate(notes, 1)}
+    # Numbered in the table's order, so the marks read 1, 2, 3 down the table.
+    notes = card.notes()
+    footnotes = {(case.id, gateway): n for n, (gateway, case, _) in enumerate(notes, 1)}
     head = "".join(f"<th>{e(g)}</th>" for g in card.gateways)
     totals = "".join(f'<td class="num">{e(_counts(card, g))}</td>' for g in card.gateways)
     rows = [f"<tr><th>all cases</th>{totals}</tr>"]
@@ -100,7 +99,9 @@ def suite_section(card: SuiteCard, page_dir: Path) -> str:
         )
         for case in cases:
             cells = "".join(_cell(card, case, g, footnotes) for g in card.gateways)
-            rows.append(f'<tr><td title="{e(case.id)}">{e(case.name)}</td>{cells}</tr>')
+            rows.append(
+                f'<tr><td class="case" title="{e(case.id)}">{e(case.name)}</td>{cells}</tr>'
+            )
     parts = [
         f'<section id="{e(key)}"><h2>{e(card.source.title)}</h2>',
         stated(card.stated, page_dir),
@@ -109,6 +110,12 @@ def suite_section(card: SuiteCard, page_dir: Path) -> str:
         f'<table class="suite"><thead><tr><th>case</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>",
     ]
+    if card.measurements:
+        measured = [
+            [name, *(values.get(g, "-") for g in card.gateways)]
+            for name, values in card.measurements
+        ]
+        parts.append(f"<h3>Measured</h3>{table(['figure', *card.gateways], measured)}")
     headings = {
         DEVIATION: "Declared deviations",
         FAIL: "Failures",
@@ -117,9 +124,9 @@ def suite_section(card: SuiteCard, page_dir: Path) -> str:
     for outcome, heading in headings.items():
         items = [
             f'<li id="{e(key)}-note-{n}" value="{n}"><strong>{e(gateway)}</strong>, '
-            f"<code>{e(case.name)}</code>: {e(reason or 'no reason given')}</li>"
-            for n, (kind, gateway, case, reason) in enumerate(notes, 1)
-            if kind == outcome
+            f"<code>{e(case.name)}</code>: {e(cell.reason or 'no reason given')}</li>"
+            for n, (gateway, case, cell) in enumerate(notes, 1)
+            if cell.outcome == outcome
         ]
         if items:
             parts.append(f"<h3>{heading}</h3><ol>{''.join(items)}</ol>")

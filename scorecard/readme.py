@@ -18,6 +18,8 @@ from scorecard.collect import FigureCard, Missing, Scorecard, SuiteCard
 from toolkit.suite_results import DEVIATION, FAIL, PASS, SKIP
 from toolkit.tables import markdown_table
 
+# Groups past which the README's table counts those every gateway passed in one row.
+LONG_TABLE = 15
 # Worst first, as a cell lists them.
 ORDER = (FAIL, DEVIATION, SKIP, PASS)
 
@@ -39,14 +41,24 @@ def outcome_cell(outcomes: Counter[str]) -> str:
 
 
 def suite_markdown(card: SuiteCard) -> str:
+    """A row per group; in a long table, the groups every gateway passed are counted in one."""
     rows = []
-    for group, cases in card.groups():
-        cells = []
-        for gateway in card.gateways:
-            counted = Counter(c.results[gateway].outcome for c in cases if gateway in c.results)
-            cells.append(outcome_cell(counted))
-        rows.append([md(group), *cells])
+    passed_by_all = []
+    groups = card.groups()
+    for group, cases in groups:
+        counts = [
+            Counter(c.results[g].outcome for c in cases if g in c.results) for g in card.gateways
+        ]
+        if len(groups) > LONG_TABLE and all(set(c) == {PASS} for c in counts):
+            passed_by_all.append(group)
+            continue
+        rows.append([md(group), *(outcome_cell(c) for c in counts)])
+    if passed_by_all:
+        label = f"{len(passed_by_all)} more, passed by every gateway (on the scorecard page)"
+        rows.append([label, *(["pass"] * len(card.gateways))])
     rows.append(["all cases", *(outcome_cell(card.counts(g)) for g in card.gateways)])
+    for name, values in card.measurements:
+        rows.append([md(name), *(md(values.get(g, "-")) for g in card.gateways)])
     table = markdown_table(["", *(md(g) for g in card.gateways)], rows)
     return "\n".join(table)
 

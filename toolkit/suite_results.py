@@ -4,8 +4,9 @@ A suite is a folder under tests/ whose tests take a gateway as parameter (`gatew
 contract suite, `gateway_name` in the hostile one). Each case is one test, its id the test's
 node id without the gateway's part, and for each gateway one outcome: `pass`, `deviation` (a
 strict xfail: the gateway declares it does otherwise, and says why), `fail` or `skip`, with its
-reason. The scorecard (`python -m scorecard`) reads these files; `-p no:toolkit.suite_results`
-leaves them unwritten.
+reason; and the figures tests record as user properties (the contract suite's `measure`), by
+name and gateway. The scorecard (`python -m scorecard`) reads these files;
+`-p no:toolkit.suite_results` leaves them unwritten.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class SuiteRecorder:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     cases: dict[str, CaseOf] = field(default_factory=dict)  # node id -> what it is
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # node id -> its outcome
+    # node id -> the figures it recorded (user_properties: the contract suite's `measure`)
+    measured: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def collected(self, item: pytest.Item, rootpath: Path) -> None:
         case = case_of(item, rootpath)
@@ -65,6 +68,8 @@ class SuiteRecorder:
     def reported(self, report: pytest.TestReport) -> None:
         if report.nodeid not in self.cases:
             return
+        for name, value in report.user_properties:
+            self.measured.setdefault(report.nodeid, {})[str(name)] = str(value)
         outcome = phase_outcome(report)
         if outcome is None:
             return
@@ -92,8 +97,11 @@ class SuiteRecorder:
                     "exit_status": exit_status,
                     "gateways": [],
                     "cases": {},
+                    "measurements": {},
                 },
             )
+            for name, value in self.measured.get(nodeid, {}).items():
+                doc["measurements"].setdefault(name, {})[case.gateway] = value
             if case.gateway not in doc["gateways"]:
                 doc["gateways"].append(case.gateway)
             entry = doc["cases"].setdefault(

@@ -42,6 +42,10 @@ def suite(root: Path, key: str, stamp: str = "20261204T080000Z", **changes: Any)
         "pytest_args": [],
         "exit_status": 1,
         "gateways": ["gateway", "nginx"],
+        "measurements": {
+            "6. first 2xx after the first is back (s)": {"gateway": "0.00", "nginx": "3.65"},
+            "5. recovery (s)": {"gateway": "0.62 (no traffic)"},
+        },
         "cases": [
             {
                 "id": "tests/contract/test_balance.py::test_rotation",

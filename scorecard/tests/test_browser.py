@@ -35,12 +35,14 @@ def test_tables_and_charts_render_without_console_errors(
         rendered = open_page(driver, page)
         assert rendered.console_errors == ()
         assert rendered.title == "Gateway scorecard"  # the hostile name did not run
-        # overview, contract, hostile, 2 bench tables, 1 load table
-        assert rendered.tables == 6
+        # overview, contract (+ measured), hostile (+ measured), 2 bench, 1 load table
+        assert rendered.tables == 8
         assert rendered.svg_charts == 4
         assert rendered.images == 1
         assert rendered.broken_images == 0
-        headers = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#hostile thead th")]
+        headers = [
+            h.text for h in driver.find_elements(By.CSS_SELECTOR, "#hostile table.suite thead th")
+        ]
         assert headers == ["case", "gateway", results.HOSTILE_NAME]
         deviation = driver.find_element(By.CSS_SELECTOR, "#contract td.deviation")
         assert deviation.get_attribute("title") == "nginx: no /status counters"

@@ -25,8 +25,17 @@ def test_reads_the_latest_of_each_kind(tmp_path: Path) -> None:
     assert card.contract.stated.files == (
         tmp_path / "contract" / "20261204T080000Z" / "results.json",
     )
-    [(gateway, case, reason)] = card.contract.notes("deviation")
-    assert (gateway, case.name, reason) == ("nginx", "test_status", "nginx: no /status counters")
+    [(gateway, case, cell)] = card.contract.notes("deviation")
+    assert (gateway, case.name, cell.reason) == (
+        "nginx",
+        "test_status",
+        "nginx: no /status counters",
+    )
+    assert [(g, c.name) for g, c, _ in card.contract.notes()] == [
+        ("nginx", "test_status"),
+        ("gateway", "test_bad_header"),
+        ("nginx", "test_bad_header"),
+    ]
     assert [group for group, _ in card.contract.groups()] == [
         "1. balance",
         "7. /status",

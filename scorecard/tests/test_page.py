@@ -76,6 +76,10 @@ def test_deviations_show_their_reason_on_hover_and_below(tmp_path: Path) -> None
     assert "Declared deviations" in html
     assert "make loadtest" in html  # what produces the missing ones
     assert "exit status 1 (some failed)" in html
+    assert (
+        '<th>5. recovery (s)</th><td class="num">0.62 (no traffic)</td><td class="num">-</td>'
+        in html
+    )
 
 
 def test_links_to_raw_results_are_relative(tmp_path: Path) -> None:

@@ -40,6 +40,9 @@ def test_rewrites_marked_sections_with_date_and_machine(tmp_path: Path) -> None:
     assert "| 7. /status | pass 1 | deviation 1 |" in text
     assert "| all cases | FAIL 1, pass 2 | deviation 1, skip 1, pass 1 |" in text
     assert "| CPU per request (us) |" in text
+    # The figures the suite measured follow, by their scenario's number.
+    measured = "| 5. recovery (s) | 0.62 (no traffic) | - |\n| 6. first 2xx"
+    assert f"| all cases | FAIL 1, pass 2 | deviation 1, skip 1, pass 1 |\n{measured}" in text
     assert text.startswith("# project\n\nSome text.\n")
     assert text.endswith("The end.\n")
     # The load comparison is missing: its section stays as it was, and the terminal says why.
@@ -75,3 +78,27 @@ def test_the_projects_readme_marks_each_table_once() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     for source in SOURCES:
         assert len(marker_pattern(source.key).findall(readme)) == 1, source.key
+
+
+def test_a_long_table_counts_what_every_gateway_passed_in_one_row(tmp_path: Path) -> None:
+    passed = {"gateway": results.cell("pass"), "nginx": results.cell("pass")}
+    cases = [
+        {"id": f"t.py::test_{n}", "group": f"{n}. case {n}", "results": passed}
+        for n in range(20, 0, -1)
+    ]
+    cases.append(
+        {
+            "id": "t.py::test_odd",
+            "group": "21. odd",
+            "results": {"gateway": results.cell("pass"), "nginx": results.cell("fail", "x")},
+        }
+    )
+    results.suite(tmp_path, "contract", cases=cases, measurements={})
+    text, _ = rewrite(README, Collector(tmp_path).collect())
+    table = text.split("<!-- scorecard:contract -->")[1].split("<!-- /scorecard:contract -->")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == [
+        "| 21. odd | pass 1 | FAIL 1 |",
+        "| 20 more, passed by every gateway (on the scorecard page) | pass | pass |",
+        "| all cases | pass 21 | FAIL 1, pass 20 |",
+    ]
