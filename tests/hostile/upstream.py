@@ -108,6 +108,10 @@ class Seen:
     # in full (the scripts that watch for it: `slow`, `drip`); None while it has not.
     gateway_closed_at: float | None = None
     answered: bool = False
+    body: bytes = b""
+    """The request body as framed by the gateway (Content-Length or chunked)."""
+    body_short: bool = False
+    """The body ended (or stopped coming) before its framing said it would."""
 
 
 class Exchange:
@@ -406,6 +410,86 @@ async def _drip(x: Exchange) -> bool:
     return False
 
 
+@script("hang_up")
+async def _hang_up(x: Exchange) -> bool:
+    """The connection closes before any answer, every attempt: the gateway has nothing to
+    relay and answers for itself."""
+    return False
+
+
+BODY_WAIT_S = 1.0
+"""How long the upstream waits for the rest of a request body a gateway framed."""
+BODY_LIMIT = 1024 * 1024
+
+
+async def _request_body(
+    reader: asyncio.StreamReader, headers: list[tuple[bytes, bytes]]
+) -> tuple[bytes, bool]:
+    """The body the gateway's framing announces, and whether it came short (a gateway that
+    announces a length it does not send has desynchronised the connection)."""
+    chunked = any(n == b"transfer-encoding" and v.lower() == b"chunked" for n, v in headers)
+    length = next((int(v) for n, v in headers if n == b"content-length" and v.isdigit()), 0)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(BODY_WAIT_S):
+            if chunked:
+                while len(body) < BODY_LIMIT:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    if size == 0:
+                        while await reader.readuntil(b"\r\n") != b"\r\n":
+                            pass
+                        break
+                    body += (await reader.readexactly(size + 2))[:-2]
+            elif length:
+                body += await reader.readexactly(min(length, BODY_LIMIT))
+    except (TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
+        if isinstance(error, asyncio.IncompleteReadError):
+            body += error.partial
+        return bytes(body), True
+    return bytes(body), False
+
+
+GARDEN_TAIL = b"HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n" + b"UNSOLICITED-garden!"
+"""What follows each malformed response on its connection: a whole response nobody asked for,
+which a gateway that framed the malformed one wrongly takes for the next request's answer."""
+
+
+def garden_response(kind: str, body: bytes) -> bytes:
+    """HTTP Garden's proxy classes, on the response side: `body` framed in a way a parser
+    may misread (an `0x`, `+` or `-` in a length, an empty length, a list of codings, bare LF
+    line ends, a header line without a colon)."""
+    n = len(body)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n"
+    heads = {
+        "cl_hex": (b"Content-Length: 0x%x" % n, body),
+        "cl_plus": (b"Content-Length: +%d" % n, body),
+        "cl_minus": (b"Content-Length: -%d" % n, body),
+        "cl_empty": (b"Content-Length: ", body),
+        "chunk_hex": (b"Transfer-Encoding: chunked", b"0x" + chunked % (n, body)),
+        "chunk_plus": (b"Transfer-Encoding: chunked", b"+" + chunked % (n, body)),
+        "chunk_minus": (b"Transfer-Encoding: chunked", b"-" + chunked % (n, body)),
+        "te_comma": (b"Transfer-Encoding: ,chunked", chunked % (n, body)),
+        "te_list": (b"Transfer-Encoding: identity, chunked", chunked % (n, body)),
+        "no_colon": (b"NoColonHere\r\nContent-Length: %d" % n, body),
+    }
+    if kind == "bare_lf":
+        return b"HTTP/1.1 200 OK\nContent-Length: %d\nX-Marker: lf\n\n" % n + body
+    line, payload = heads[kind]
+    return b"HTTP/1.1 200 OK\r\n" + line + b"\r\n\r\n" + payload
+
+
+@script("garden")
+async def _garden(x: Exchange) -> bool:
+    """A response in one of HTTP Garden's malformed framings (`kind=`) on the attempts `on`
+    selects, followed by a response nobody asked for; the good one otherwise."""
+    if not x.spoil():
+        await x.send(x.good())
+        return True
+    await x.send(garden_response(x.params["kind"], POISON + b"-" + x.request_id.encode()))
+    await x.send(GARDEN_TAIL)
+    return True
+
+
 class ScriptedUpstream:
     """Both listeners and the thread their event loop runs in."""
 
@@ -497,13 +581,12 @@ class ScriptedUpstream:
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             headers.append((name.strip().lower(), value.strip()))
-        length = next((int(v) for n, v in headers if n == b"content-length" and v.isdigit()), 0)
-        if length:
-            await reader.readexactly(min(length, 1024 * 1024))
+        body, short = await _request_body(reader, headers)
         request_id = next((v.decode() for n, v in headers if n == b"x-request-id"), "")
         with self._lock:
             self._attempts[request_id] += 1
             seen = Seen(listener, method, target, request_id, self._attempts[request_id], headers)
+            seen.body, seen.body_short = body, short
             self.seen.append(seen)
         query = parse_qs(urlsplit(target).query)
         params = {name: values[-1] for name, values in query.items()}
