@@ -112,6 +112,8 @@ class Seen:
     """The request body as framed by the gateway (Content-Length or chunked)."""
     body_short: bool = False
     """The body ended (or stopped coming) before its framing said it would."""
+    connection: int = 0
+    """Which of the upstream's accepted connections it came on (numbered from 1)."""
 
 
 class Exchange:
@@ -417,6 +419,52 @@ async def _hang_up(x: Exchange) -> bool:
     return False
 
 
+NOT_THIS = b"NOT-THIS-EXTRA"
+"""Bytes an upstream sends past the end of its response: they belong to no response."""
+
+
+def nginx_tests_response(kind: str, body: bytes) -> tuple[bytes, bytes | None]:
+    """The framings nginx-tests' proxy_extra_data.t, proxy_chunked_extra.t and
+    proxy_keepalive.t put in front of nginx (ported by behaviour): the response, and, for the
+    complex chunked one, its last CRLF, which comes a little later."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    chunked = head + b"Transfer-Encoding: chunked\r\n\r\n"
+    if kind == "length":
+        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body, None
+    if kind == "length_extra":
+        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body + NOT_THIS, None
+    if kind == "zero_extra":
+        return head + b"Content-Length: 0\r\n\r\n" + NOT_THIS, None
+    if kind == "chunked":
+        return chunked + chunk(body) + b"0\r\n\r\n", None
+    if kind == "chunked_extra":
+        return chunked + chunk(body) + b"0\r\n\r\n" + NOT_THIS, None
+    if kind == "complex":
+        pieces = b"".join(chunk(body[i : i + 10]) for i in range(0, len(body), 10))
+        return chunked + pieces + b"0\r\n", b"\r\n"
+    if kind == "chunk0":
+        return chunked + b"0\r\n\r\n", None
+    if kind == "empty":
+        return head + b"Content-Length: 0\r\n\r\n", None
+    if kind == "304nolen":
+        return b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n', None
+    if kind == "304len":
+        # A 304 has no body whatever its Content-Length says (RFC 9110 8.6).
+        return b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 100\r\n\r\n', None
+    raise ValueError(f"unknown nginx-tests response {kind!r}")
+
+
+@script("nginx_tests")
+async def _nginx_tests(x: Exchange) -> bool:
+    """One of nginx-tests' upstream framings (`kind=`); the connection stays open after it."""
+    response, later = nginx_tests_response(x.params["kind"], good_body(x.request_id))
+    await x.send(response)
+    if later is not None:
+        await asyncio.sleep(0.05)
+        await x.send(later)
+    return True
+
+
 BODY_WAIT_S = 1.0
 """How long the upstream waits for the rest of a request body a gateway framed."""
 BODY_LIMIT = 1024 * 1024
@@ -503,6 +551,7 @@ class ScriptedUpstream:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connections = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -559,7 +608,10 @@ class ScriptedUpstream:
         assert task is not None
         self._tasks.add(task)
         try:
-            while await self._one(listener, reader, writer):
+            with self._lock:
+                self._connections += 1
+                connection = self._connections
+            while await self._one(listener, reader, writer, connection):
                 pass
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass
@@ -572,7 +624,11 @@ class ScriptedUpstream:
             writer.transport.abort()
 
     async def _one(
-        self, listener: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        listener: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        connection: int,
     ) -> bool:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_S)
         lines = head[:-4].split(b"\r\n")
@@ -586,7 +642,7 @@ class ScriptedUpstream:
         with self._lock:
             self._attempts[request_id] += 1
             seen = Seen(listener, method, target, request_id, self._attempts[request_id], headers)
-            seen.body, seen.body_short = body, short
+            seen.body, seen.body_short, seen.connection = body, short, connection
             self.seen.append(seen)
         query = parse_qs(urlsplit(target).query)
         params = {name: values[-1] for name, values in query.items()}
