@@ -592,6 +592,12 @@ class ScriptedUpstream:
         with self._lock:
             return self._attempts[request_id]
 
+    @property
+    def accepted(self) -> int:
+        """How many connections the upstream has accepted so far (both listeners)."""
+        with self._lock:
+            return self._connections
+
     def targets(self) -> list[str]:
         with self._lock:
             return [seen.target for seen in self.seen]
