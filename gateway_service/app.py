@@ -39,6 +39,10 @@ from gateway_service.status import status_document
 from gateway_service.upstream import ConnectionPool
 from gateway_service.upstream_protocol import Upstream
 
+NOW_ONLY = "no-store"
+"""/health and /status describe this moment: no cache may keep or reuse them (without it a
+cache may assign them a freshness of its own, as httplint warns)."""
+
 UpstreamFactory = Callable[[Backend], Upstream]
 
 
@@ -221,13 +225,15 @@ class Gateway:
         )
 
         @api.get("/health")
-        async def health() -> dict[str, str]:
+        async def health(response: Response) -> dict[str, str]:
             """The gateway's own liveness: 200 while it runs, whatever the storage services do."""
+            response.headers["cache-control"] = NOW_ONLY
             return {"status": "ok", "version": __version__}
 
         @api.get("/status")
-        async def status() -> dict[str, Any]:
+        async def status(response: Response) -> dict[str, Any]:
             """Every backend's state, how many are in rotation, and the settings in effect."""
+            response.headers["cache-control"] = NOW_ONLY
             return status_document(self.balancer, self.clock(), self.settings, self.retry_budget)
 
         @api.get("/metrics", response_class=PlainTextResponse)

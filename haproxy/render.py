@@ -120,7 +120,8 @@ resolvers docker
     )
     status = "    http-request use-service lua.status if { path /status }\n" if status_lua else ""
     answers = (
-        _answer(200, '{"status": "ok"}', "if { path /health }")
+        # Its own state now: no cache may keep it (as ours and nginx say too).
+        _answer(200, '{"status": "ok"}', "hdr Cache-Control no-store if { path /health }")
         + status
         + _answer(
             405,
@@ -161,6 +162,9 @@ frontend gateway
     http-request set-header X-Request-ID %[var(txn.rid)]
     # Every answer, HAProxy's own included, carries the id once.
     http-after-response set-header X-Request-ID %[var(txn.rid)]
+    # HAProxy writes no Date on the answers it makes itself; RFC 9110 6.6.1 asks an origin
+    # with a clock for one (httplint warns without it). A relayed Date is left as it is.
+    http-after-response set-header Date %[date,http_date] unless {{ res.hdr(date) -m found }}
 {answers}    default_backend storage
 
 backend storage

@@ -261,6 +261,12 @@ class TestOwnEndpoints:
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "version": __version__}
 
+    @pytest.mark.parametrize("path", ["/health", "/status"])
+    async def test_own_state_is_never_cached(self, stack: Stack, path: str) -> None:
+        """A cache that kept /health or /status would report a past state as the present."""
+        response = await stack.client.get(path)
+        assert response.headers["cache-control"] == "no-store"
+
     async def test_status_lists_every_service_with_its_state(self, stack: Stack) -> None:
         await stack.instances(2)
         stack.storage("storage3").behaviour = 500
