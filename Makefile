@@ -39,7 +39,7 @@ DEPLOY_ENV := .cache/gateway.env
 .PHONY: help venv venv-deploy install-dev docker-check base-image wheels images deploy-env deploy \
 	deploy-nginx deploy-haproxy deploy-caddy deploy-swarm deploy-swarm-nginx test-swarm test \
 	test-unit test-services test-integration lint down clean clean-all bench bench-smoke loadtest \
-	loadtest-smoke k8s-check scan
+	loadtest-smoke k8s-check scan report
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -119,8 +119,8 @@ test: venv images ## Run all tests: unit, and integration against the images (ne
 	@scripts/host-packages.sh test
 	$(PYTHON) -m pytest
 
-test-unit: venv ## Run the unit tests of both services, toolkit/ and loadcompare/ (the slow differential test runs in `make test`)
-	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests toolkit/tests loadcompare/tests
+test-unit: venv ## Run the unit tests of both services, toolkit/, loadcompare/ and scorecard/ (the slow differential test runs in `make test`)
+	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests toolkit/tests loadcompare/tests scorecard/tests
 
 test-services: venv-deploy ## Run the unit tests of both services: what every deploy runs first (seconds)
 	@$(STEP) unit-tests "unit tests of gateway_service and storage_service" \
@@ -160,6 +160,9 @@ bench: venv ## Benchmark our gateway against nginx, HAProxy and Caddy, at 1 and 
 bench-smoke: venv ## Prove the benchmark works: seconds per gateway, no timing claims (CI)
 	@scripts/host-packages.sh bench
 	$(PYTHON) -m bench --smoke $(BENCH_ARGS)
+
+report: venv ## The scorecard page from the latest results: results/report/index.html (REPORT_ARGS=--run-missing, --readme)
+	$(PYTHON) -m scorecard $(REPORT_ARGS)
 
 scan: .venv-scan/.installed ## Offline scans: hadolint, checkov (Dockerfiles, compose, stack files, k8s/), bandit
 	PATH="$(CURDIR)/.venv-scan/bin:$$PATH" scripts/scan.sh

@@ -18,7 +18,7 @@ from bench.processes import BenchError, Child, Children, free_port, http_get, pi
 from bench.procstat import descendants
 from bench.settings import TARGET_KINDS, BenchSettings, described
 from storage_service.dataset import build_body
-from toolkit.gateways import ORDER
+from toolkit.gateways import ORDER, Gateway
 from toolkit.waiting import answers_200
 
 START_TIMEOUT_S = 30.0
@@ -219,11 +219,14 @@ def storage_services(storage_ports: list[int]) -> str:
 
 
 def gateway_env(
-    name: str, storage_ports: list[int], settings: BenchSettings, workers: int | None = None
+    gateway: str | Gateway,
+    storage_ports: list[int],
+    settings: BenchSettings,
+    workers: int | None = None,
 ) -> dict[str, str]:
-    """A described gateway's environment (gateways/<name>.toml) with the bench's shared
-    settings, the same values every gateway gets; access lines on (to the log file); WORKERS
-    when given, for a gateway whose description lists it."""
+    """A described gateway's environment (gateways/<name>.toml, or the description itself)
+    with the bench's shared settings, the same values every gateway gets; access lines on (to
+    the log file); WORKERS when given, for a gateway whose description lists it."""
     values: dict[str, object] = {
         **settings.gateway,
         "STORAGE_SERVICES": storage_services(storage_ports),
@@ -231,7 +234,7 @@ def gateway_env(
     }
     if workers is not None:
         values["WORKERS"] = workers
-    return described(name).env(values)
+    return (described(gateway) if isinstance(gateway, str) else gateway).env(values)
 
 
 def takes_workers(name: str) -> bool:

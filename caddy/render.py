@@ -86,6 +86,8 @@ def render(
 		@health path /health
 		handle @health {{
 			header Content-Type application/json
+			# Its own state now: no cache may keep it (as ours and nginx say too).
+			header Cache-Control no-store
 			respond `{{"status": "ok"}}` 200
 		}}
 

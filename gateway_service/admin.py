@@ -76,11 +76,13 @@ class Roster:
         it from the board."""
         return self._settings_entries.get(url) or parse_storage_url(url)
 
-    async def _apply(self, *, resolve: bool) -> None:
-        """Write the table for the entries as they are now (resolving names when some are new)."""
-        self.balancer.board.mark_edited()
+    async def _apply(self, entries: list[StorageURL], *, resolve: bool = False) -> None:
+        """Make `entries` the entries and write the table for them, their names resolved first
+        when some are new: the listing never shows entries the table does not have yet."""
         if resolve:
-            await self.discovery.refresh()
+            await self.discovery.resolve(entries)
+        self.balancer.board.mark_edited()
+        self.discovery.storages = entries
         self.gateway.follow(self.discovery.members(), rewrite=True)
 
     async def add(self, storage: StorageURL, weight: int) -> None:
@@ -88,24 +90,22 @@ class Roster:
             if self.find(storage.url) is not None:
                 raise AdminError(409, f"{storage.url} is already a backend")
             self.balancer.weights[storage.url] = weight
-            self.discovery.storages = [*self.discovery.storages, storage]
-            await self._apply(resolve=True)
+            await self._apply([*self.discovery.storages, storage], resolve=True)
         self.gateway.log.event("admin_added", url=storage.url, weight=weight)
 
     async def remove(self, url: str) -> None:
         async with self._lock:
             self._known(url)
-            self.discovery.storages = [s for s in self.discovery.storages if s.url != url]
             self.balancer.weights.pop(url, None)
             self.balancer.draining.discard(url)
-            await self._apply(resolve=False)
+            await self._apply([s for s in self.discovery.storages if s.url != url])
         self.gateway.log.event("admin_removed", url=url)
 
     async def reweigh(self, url: str, weight: int) -> None:
         async with self._lock:
             self._known(url)
             self.balancer.weights[url] = weight
-            await self._apply(resolve=False)
+            await self._apply(self.entries)
         self.gateway.log.event("admin_weight", url=url, weight=weight)
 
     async def drain(self, url: str, within: float) -> int:
@@ -114,7 +114,7 @@ class Roster:
         async with self._lock:
             self._known(url)
             self.balancer.draining.add(url)
-            await self._apply(resolve=False)
+            await self._apply(self.entries)
         # The rotation without it is on the board, written under the lock a round-robin pick
         # holds: an attempt picked before is counted in flight already, and none is picked
         # after. A least_request pick takes no lock: one that read the old rotation an instant
@@ -133,7 +133,7 @@ class Roster:
         async with self._lock:
             self._known(url)
             self.balancer.draining.discard(url)
-            await self._apply(resolve=False)
+            await self._apply(self.entries)
         self.gateway.log.event("admin_undrained", url=url)
 
     async def reload(self, path: str) -> None:
@@ -146,11 +146,10 @@ class Roster:
             return
         async with self._lock:
             urls = {storage.url for storage in entries}
-            self.discovery.storages = [self.storage_for(storage.url) for storage in entries]
             for stale in set(self.balancer.weights) - urls:
                 del self.balancer.weights[stale]
             self.balancer.draining &= urls
-            await self._apply(resolve=True)
+            await self._apply([self.storage_for(s.url) for s in entries], resolve=True)
         self.gateway.log.event("reloaded", storage_services=sorted(urls))
 
     def in_flight(self, url: str) -> int:

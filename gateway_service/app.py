@@ -28,6 +28,7 @@ from gateway_service.limits import headers_too_large
 from gateway_service.logs import EventLog, log_request
 from gateway_service.metrics import GatewayCollector, ProxyStats, render
 from gateway_service.openapi import DATA_PATH
+from gateway_service.otel import SpanExporter
 from gateway_service.proxy import TOO_LARGE, Message, Proxy, Receive, Scope, Send
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
@@ -37,6 +38,10 @@ from gateway_service.settings import GatewaySettings, SettingsError, load_settin
 from gateway_service.status import status_document
 from gateway_service.upstream import ConnectionPool
 from gateway_service.upstream_protocol import Upstream
+
+NOW_ONLY = "no-store"
+"""/health and /status describe this moment: no cache may keep or reuse them (without it a
+cache may assign them a freshness of its own, as httplint warns)."""
 
 UpstreamFactory = Callable[[Backend], Upstream]
 
@@ -97,6 +102,12 @@ class Gateway:
             if settings.retry_budget_percent < 100
             else None
         )
+        endpoint = settings.otel_exporter_otlp_traces_endpoint
+        self.exporter = (
+            SpanExporter(endpoint, settings.otel_service_name, self.log)
+            if endpoint and (board is None or not runs_checks)  # not the control process
+            else None
+        )
         self.proxy = Proxy(
             self.balancer,
             self.upstreams,
@@ -109,6 +120,7 @@ class Gateway:
             access_log=settings.access_log,
             clock=clock,
             retry_budget=self.retry_budget,
+            exporter=self.exporter,
         )
         self.health = HealthChecker(
             self.balancer,
@@ -213,13 +225,15 @@ class Gateway:
         )
 
         @api.get("/health")
-        async def health() -> dict[str, str]:
+        async def health(response: Response) -> dict[str, str]:
             """The gateway's own liveness: 200 while it runs, whatever the storage services do."""
+            response.headers["cache-control"] = NOW_ONLY
             return {"status": "ok", "version": __version__}
 
         @api.get("/status")
-        async def status() -> dict[str, Any]:
+        async def status(response: Response) -> dict[str, Any]:
             """Every backend's state, how many are in rotation, and the settings in effect."""
+            response.headers["cache-control"] = NOW_ONLY
             return status_document(self.balancer, self.clock(), self.settings, self.retry_budget)
 
         @api.get("/metrics", response_class=PlainTextResponse)
@@ -261,9 +275,13 @@ class Gateway:
             )
             self.health.start()
             self.discovery.start(self.follow)
+        if self.exporter is not None:
+            self.exporter.start()
         try:
             yield
         finally:
+            if self.exporter is not None:
+                await self.exporter.stop()
             await self.discovery.stop()
             await self.health.stop()
             for upstream in self.upstreams.values():

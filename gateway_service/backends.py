@@ -17,6 +17,7 @@ is synchronous and takes the time as an argument, so tests drive it without slee
 """
 
 import math
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -442,6 +443,10 @@ class Balancer:
             weight = self.weights.get(storage.url, 1)
             draining = storage.url in self.draining
             q[base + S_WEIGHT] = weight
+            if q[base + S_DRAINING] and not draining:
+                # Back from a drain: a returning backend, so its slow start begins now.
+                self._d[base + S_RETURNED_AT] = time.monotonic()
+                self._d[base + S_SLOW_CREDIT] = 0.0
             q[base + S_DRAINING] = int(draining)
             if not draining:
                 turns.append((slot, weight))
@@ -602,9 +607,9 @@ class Balancer:
         are; dividing its count by its share instead would give it nothing at all until the
         others were ten attempts deep."""
         if self.slow_start:
-            if random() >= self.slow_start_share(one, now):
+            if random() >= self.slow_start_share(one, now):  # nosec B311
                 return other
-            if random() >= self.slow_start_share(other, now):
+            if random() >= self.slow_start_share(other, now):  # nosec B311
                 return one
         return one if one.in_flight <= other.in_flight else other
 
@@ -733,8 +738,9 @@ class Balancer:
 
 def _two_of(count: int) -> tuple[int, int]:
     """Two different indexes below `count` (at least 2), drawn at random."""
-    first = int(random() * count)
-    second = int(random() * (count - 1))
+    # Load balancing draws, not secrets: the fast Mersenne Twister is the right tool.
+    first = int(random() * count)  # nosec B311
+    second = int(random() * (count - 1))  # nosec B311
     return first, second + 1 if second >= first else second
 
 

@@ -15,10 +15,12 @@ gateway rather than several, they share one block of memory, mapped before they 
   moved under `lock`, so that 30 requests spread 10/10/10 over three services whichever workers
   they land on.
 - **Counters**: each worker counts in an area of its own (requests served per backend, outcomes,
-  latency histogram, responses by status, retries), so counting takes no lock and no shared
-  cache line; `/status` and `/metrics` add the areas up. The alternative, prometheus-client's
-  multiprocess mode, writes a file per process and metric and still needs the health state
-  shared some other way.
+  latency histogram, responses by status, retries; attempts in flight per backend for
+  `BALANCING=least_request`, requests in flight and retrying for the retry budget), so counting
+  takes no lock and no shared cache line; `/status`, `/metrics` and those options add the areas
+  up. A worker's replacement zeroes what is in flight in its area (`attach`). The alternative,
+  prometheus-client's multiprocess mode, writes a file per process and metric and still needs
+  the health state shared some other way.
 
 The lock is `flock` on a memory file that each process opens for itself: the kernel releases it
 when its holder dies, so a worker killed at any instant cannot leave the others waiting. One
@@ -220,28 +222,26 @@ class Board:
         return self.counters_at + worker * self.worker_words + MAX_BACKENDS * BACKEND_COUNTER_WORDS
 
     def address(self, slot: int) -> str:
-        start = self.addresses_at + slot * ADDRESS_BYTES
-        raw = bytes(self.bytes[start : start + ADDRESS_BYTES])
-        return raw.rstrip(b"\0").decode()
+        return self._text(self.addresses_at + slot * ADDRESS_BYTES, ADDRESS_BYTES)
 
     def set_address(self, slot: int, address: str) -> None:
-        encoded = address.encode()
-        if len(encoded) > ADDRESS_BYTES:
-            raise ValueError(f"address {address!r} is over {ADDRESS_BYTES} bytes")
-        start = self.addresses_at + slot * ADDRESS_BYTES
-        self.bytes[start : start + ADDRESS_BYTES] = encoded.ljust(ADDRESS_BYTES, b"\0")
+        self._set_text(self.addresses_at + slot * ADDRESS_BYTES, ADDRESS_BYTES, "address", address)
 
     def url(self, slot: int) -> str:
         """The URL of the entry a `RUNTIME_STORAGE` slot comes from."""
-        start = self.urls_at + slot * URL_BYTES
-        return bytes(self.bytes[start : start + URL_BYTES]).rstrip(b"\0").decode()
+        return self._text(self.urls_at + slot * URL_BYTES, URL_BYTES)
 
     def set_url(self, slot: int, url: str) -> None:
-        encoded = url.encode()
-        if len(encoded) > URL_BYTES:
-            raise ValueError(f"URL {url!r} is over {URL_BYTES} bytes")
-        start = self.urls_at + slot * URL_BYTES
-        self.bytes[start : start + URL_BYTES] = encoded.ljust(URL_BYTES, b"\0")
+        self._set_text(self.urls_at + slot * URL_BYTES, URL_BYTES, "URL", url)
+
+    def _text(self, start: int, size: int) -> str:
+        return bytes(self.bytes[start : start + size]).rstrip(b"\0").decode()
+
+    def _set_text(self, start: int, size: int, what: str, text: str) -> None:
+        encoded = text.encode()
+        if len(encoded) > size:
+            raise ValueError(f"{what} {text!r} is over {size} bytes")
+        self.bytes[start : start + size] = encoded.ljust(size, b"\0")
 
     def clear_slot(self, slot: int) -> None:
         """Zero a slot and every worker's counters for it, for a new backend."""

@@ -73,9 +73,13 @@ class Discovery:
 
     async def refresh(self) -> list[Member]:
         """Resolve every name once, off the event loop; return the members."""
-        for storage in self.storages if self.enabled else ():
-            self._record(storage, await asyncio.to_thread(self._lookup, storage))
+        await self.resolve(self.storages)
         return self.members()
+
+    async def resolve(self, storages: Sequence[StorageURL]) -> None:
+        """Resolve these entries' names once, off the event loop (entries about to be added)."""
+        for storage in storages if self.enabled else ():
+            self._record(storage, await asyncio.to_thread(self._lookup, storage))
 
     def start(self, apply: Apply) -> None:
         if self.enabled:

@@ -7,6 +7,7 @@ one log line; counters are plain ints read by /metrics at scrape time.
 """
 
 import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -17,6 +18,7 @@ from gateway_service.clock import Clock
 from gateway_service.limits import over_limits
 from gateway_service.logs import EventLog, log_request
 from gateway_service.metrics import ProxyStats
+from gateway_service.otel import SpanExporter
 from gateway_service.request_id import HEADER as REQUEST_ID
 from gateway_service.request_id import accept_or_generate
 from gateway_service.responses import send_json
@@ -80,6 +82,23 @@ async def _client_gone(receive: Receive) -> None:
         pass
 
 
+# trace id, the gateway's span id, its parent's (b"": a root), its start (ns since the epoch).
+_OpenSpan = tuple[bytes, bytes, bytes, int]
+
+
+def _span_of(traceparent: bytes, continued: bool) -> tuple[bytes, _OpenSpan | None]:
+    """With export on: the traceparent to forward, naming the gateway's span as the parent, and
+    that span; a client's trace it must not sample (flags without bit 0) goes on untouched."""
+    trace_id = traceparent[3:35]
+    if not continued:
+        return traceparent, (trace_id, traceparent[36:52], b"", time.time_ns())
+    if not int(traceparent[53:55], 16) & 1:
+        return traceparent, None
+    span_id = secrets.token_hex(8).encode()
+    forwarded = traceparent[:36] + span_id + traceparent[52:]
+    return forwarded, (trace_id, span_id, traceparent[36:52], time.time_ns())
+
+
 class Proxy:
     def __init__(
         self,
@@ -95,6 +114,7 @@ class Proxy:
         access_log: bool,
         clock: Clock = time.monotonic,
         retry_budget: RetryBudget | None = None,
+        exporter: SpanExporter | None = None,
     ) -> None:
         self.balancer = balancer
         self.upstreams = upstreams  # kept current by the gateway as discovery changes backends
@@ -110,6 +130,7 @@ class Proxy:
         # BALANCING=least_request, and the admin API's drain, count each attempt in flight from
         # pick() until it is over.
         self._counts_in_flight = balancer.counts_in_flight
+        self.exporter = exporter  # None: no span recorded (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -145,14 +166,17 @@ class Proxy:
         traceparent, trace_id, continued = accept_or_start(
             traceparent, request_id, request_id is not client_id
         )
+        span = None
+        if self.exporter is not None:
+            traceparent, span = _span_of(traceparent, continued)
         if (problem := host_and_version_problem(hosts, scope["http_version"])) is not None:
             status, detail = problem
             await send_json(send, status, {"detail": detail}, [CLOSE, (REQUEST_ID, request_id)])
-            self._finish(scope, request_id, trace_id, status, None, [], started)
+            self._finish(scope, request_id, trace_id, status, None, [], started, span)
             return
         if over_limits(len(headers), size):
             await send_json(send, 431, TOO_LARGE, [(REQUEST_ID, request_id)])
-            self._finish(scope, request_id, trace_id, 431, None, [], started)
+            self._finish(scope, request_id, trace_id, 431, None, [], started, span)
             return
         forwarded.append((REQUEST_ID, request_id))
         forwarded.append((TRACEPARENT, traceparent))
@@ -199,7 +223,7 @@ class Proxy:
                                 )  # fmt: skip
                             self._finish(
                                 scope, request_id, trace_id, response.status, backend, failures,
-                                started,
+                                started, span,
                             )  # fmt: skip
                             return
                         if response.stream is not None:
@@ -214,11 +238,11 @@ class Proxy:
                         self.balancer.done(backend)
 
             await self._unavailable(send, request_id, failures)
-            self._finish(scope, request_id, trace_id, 503, None, failures, started)
+            self._finish(scope, request_id, trace_id, 503, None, failures, started, span)
         except (asyncio.CancelledError, OSError):
             # The client went away (the server cancels a request whose client closed, and
             # raises OSError from send): nothing more is owed to anyone.
-            self._finish(scope, request_id, trace_id, CLIENT_CLOSED, None, failures, started)
+            self._finish(scope, request_id, trace_id, CLIENT_CLOSED, None, failures, started, span)
             raise
         finally:
             if budget is not None:
@@ -306,8 +330,15 @@ class Proxy:
         backend: Backend | None,
         failures: list[str],
         started: float,
+        span: "_OpenSpan | None" = None,
     ) -> None:
         self.stats.count_response(status)
+        if span is not None and self.exporter is not None:
+            trace, span_id, parent, start = span
+            self.exporter.record(
+                (trace, span_id, parent, start, time.time_ns(), scope["method"], status,
+                 "" if backend is None else backend.url)
+            )  # fmt: skip
         if self.access_log:
             extra: dict[str, Any] = {
                 "trace_id": trace_id.decode(),

@@ -41,7 +41,10 @@ class RetryBudget:
 
     def allows(self, retried: bool) -> bool:
         """Whether this request may retry now; `retried`: it has retried already (it is then
-        counted among the retrying ones). A refusal is counted for /metrics."""
+        counted among the retrying ones). A refusal is counted for /metrics.
+
+        No lock: workers deciding at the same instant may each take the last place, going over
+        by at most one per worker, which is cheaper to allow than a lock taken on every retry."""
         active, retrying = self._board.sum_words([G_ACTIVE, G_RETRYING])
         others = retrying - 1 if retried else retrying
         if others + 1 <= max(self.minimum, self.percent * active / 100):

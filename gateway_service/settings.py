@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gateway_service.otel import parse_endpoint
+
 # Worker processes at most: beyond this, more processes fight over the rotation's lock and
 # the per-worker counters that every /status read adds up.
 MAX_WORKERS = 64
@@ -159,6 +161,16 @@ class GatewaySettings(BaseSettings):
     admin_token_file: str | None = None
     # STORAGE_SERVICES read from this file instead, and again on SIGHUP.
     storage_services_file: str | None = None
+    # OpenTelemetry export of the gateway's spans (gateway_service/otel.py); unset: off.
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_service_name: Annotated[str, Field(min_length=1, max_length=256)] = "gateway"
+
+    @field_validator("otel_exporter_otlp_traces_endpoint")
+    @classmethod
+    def _endpoint_is_http(cls, value: str | None) -> str | None:
+        if value:
+            parse_endpoint(value)
+        return value or None
 
     @model_validator(mode="before")
     @classmethod

@@ -144,7 +144,8 @@ resolvers docker
     )
     status = "    http-request use-service lua.status if { path /status }\n" if status_lua else ""
     answers = (
-        _answer(200, '{"status": "ok"}', "if { path /health }")
+        # Its own state now: no cache may keep it (as ours and nginx say too).
+        _answer(200, '{"status": "ok"}', "hdr Cache-Control no-store if { path /health }")
         + status
         + _answer(
             405,
@@ -191,6 +192,9 @@ frontend gateway
     # without one (or an invalid one) HAProxy starts a trace.
     acl traceparent_valid req.fhdr(traceparent) -m reg '{VALID_TRACEPARENT}'
     http-request set-header traceparent {NEW_TRACEPARENT} unless traceparent_valid
+    # HAProxy writes no Date on the answers it makes itself; RFC 9110 6.6.1 asks an origin
+    # with a clock for one (httplint warns without it). A relayed Date is left as it is.
+    http-after-response set-header Date %[date,http_date] unless {{ res.hdr(date) -m found }}
 {answers}    default_backend storage
 
 backend storage

@@ -290,6 +290,20 @@ def verdicts(results: Results) -> list[str]:
     return lines
 
 
+def scenario_rows(scenario: Scenario, runs: Runs, gateways: Sequence[str]) -> list[Row]:
+    """One scenario's table: (label, a cell per gateway) rows; the scorecard shows them too."""
+    rows = _common_rows(runs, gateways)
+    if scenario is Scenario.STEADY:
+        rows += _share_rows(runs, gateways)
+    elif scenario is Scenario.ALL_DOWN:
+        rows += _outage_rows(runs, gateways)
+    elif scenario is Scenario.BROWN_OUT:
+        rows += _brown_out_rows(runs, gateways)
+    else:
+        rows += _failover_rows(runs, gateways)
+    return rows
+
+
 def render(comparison: Comparison, files: Sequence[str]) -> str:
     results, meta, gateways = comparison.results, comparison.meta, comparison.gateways
     lines = [
@@ -308,16 +322,7 @@ def render(comparison: Comparison, files: Sequence[str]) -> str:
     ]
     for scenario, runs in results.items():
         lines += ["", f"## {SCENARIO_TITLES[scenario]}", ""]
-        rows = _common_rows(runs, gateways)
-        if scenario is Scenario.STEADY:
-            rows += _share_rows(runs, gateways)
-        elif scenario is Scenario.ALL_DOWN:
-            rows += _outage_rows(runs, gateways)
-        elif scenario is Scenario.BROWN_OUT:
-            rows += _brown_out_rows(runs, gateways)
-        else:
-            rows += _failover_rows(runs, gateways)
-        lines += _table(gateways, rows)
+        lines += _table(gateways, scenario_rows(scenario, runs, gateways))
         errors = [f"- {g}: {r.error}" for g, r in runs.items() if r and r.error]
         errors += [f"- {g}: {w}" for g, r in runs.items() if r for w in r.warnings]
         missing = [f"- {g}: the run produced no result" for g, r in runs.items() if r is None]

@@ -24,11 +24,12 @@ group_packages() {
     # kubectl for scripts/validate-k8s.sh (which checks that it is recent enough).
     k8s) echo kubernetes-client ;;
     # The hostile-upstream suite runs nginx (with njs, rendered through envsubst) and node's own
-    # http server as local processes; the bench's config tests run haproxy -c.
-    test) echo nginx libnginx-mod-http-js gettext-base haproxy caddy nodejs ;;
+    # http server as local processes; the bench's config tests run haproxy -c; the scorecard's
+    # page is opened in headless chromium through chromedriver.
+    test) echo nginx libnginx-mod-http-js gettext-base haproxy caddy nodejs chromium chromium-driver ;;
     bench) echo nginx libnginx-mod-http-js gettext-base haproxy caddy wrk ;;
     ci) echo make curl python3-venv docker-compose debootstrap \
-      nginx libnginx-mod-http-js gettext-base haproxy caddy wrk nodejs ;;
+      nginx libnginx-mod-http-js gettext-base haproxy caddy wrk nodejs chromium chromium-driver ;;
     *) die "unknown group '$1' (venv, compose, base-image, test, bench, k8s, ci)" ;;
   esac
 }
@@ -42,6 +43,9 @@ present() {
     gettext-base) has_command envsubst ;;
     kubernetes-client) has_command kubectl ;;
     nodejs) has_command node ;;
+    # Another Chromium with its driver does as well (GitHub's runners have Google Chrome's pair).
+    chromium) has_command chromium || has_command chromium-browser || has_command google-chrome ;;
+    chromium-driver) has_command chromedriver ;;
     # Either Compose will do: the v2 plugin or v1's docker-compose.
     docker-compose) docker compose version >/dev/null 2>&1 || has_command docker-compose ;;
     python3-venv)

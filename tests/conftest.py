@@ -9,6 +9,9 @@ from tests.harness import docker_env
 from tests.harness.report import SCOREBOARD, Scoreboard
 from tests.harness.stack import Stack
 
+# Each gateway suite's outcomes in results/<suite>/<time>/results.json, for the scorecard.
+pytest_plugins = ["toolkit.suite_results"]
+
 # Before anything imports testcontainers' configuration: Ryuk cannot start without a registry.
 docker_env.disable_ryuk_unless_configured()
 

@@ -107,6 +107,10 @@ class Gateway:
     deviations: Mapping[str, str] = field(default_factory=dict)
     """Declared departures from the contract: check name -> why. The contract suite runs a
     check that meets one as a strict xfail with that reason, so it stays visible and re-checked."""
+    hostile_deviations: Mapping[str, str] = field(default_factory=dict)
+    """The same for the hostile suite (tests/hostile, docs/hostile-upstreams.md): case or
+    behaviour name -> why. A case named here runs as a strict xfail with that reason; a
+    behaviour name makes the case check what the gateway does instead."""
     default: bool = True
     """Whether a run that names no gateways includes it."""
     deploy: Deploy | None = None
@@ -154,6 +158,7 @@ _TOP_KEYS = {
     "capabilities",
     "environment",
     "deviations",
+    "hostile_deviations",
     "default",
     "deploy",
     "command",
@@ -191,6 +196,15 @@ def _strings(table: Mapping[str, Any], where: str) -> dict[str, str]:
         if not isinstance(value, str):
             raise GatewayFileError(f"{where}.{key} must be a string, not {value!r}")
     return dict(table)
+
+
+def _reasons(raw: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
+    """A table of declared deviations: name -> a reason that says why (never empty)."""
+    reasons = _strings(_optional(raw, key, dict, where, {}), f"{where}: {key}")
+    for name, why in reasons.items():
+        if not why.strip():
+            raise GatewayFileError(f"{where}: {key}.{name} needs a reason, not an empty string")
+    return reasons
 
 
 def _settings(raw: Mapping[str, Any], where: str) -> dict[str, SettingName]:
@@ -293,6 +307,7 @@ def parse(raw: Mapping[str, Any], source: Path | None = None) -> Gateway:
         fixed=_fixed(raw, where),
         environment=_strings(_optional(raw, "environment", dict, where, {}), "environment"),
         deviations=_strings(_optional(raw, "deviations", dict, where, {}), "deviations"),
+        hostile_deviations=_reasons(raw, "hostile_deviations", where),
         default=_optional(raw, "default", bool, where, True),
         deploy=deploy,
         command=_command(raw, where),

@@ -1,6 +1,7 @@
 """The admin API in-process, against a gateway with storage services faked: every operation, and
 every bad request answered with a clear 4xx that changes nothing."""
 
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from gateway_service.tests.conftest import Stack, StackFactory
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-admin-token-0123456789"
+TOKEN = secrets.token_urlsafe(24)  # made per run: no secret lives in the tree
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 S2 = "http://storage2:8000"
 

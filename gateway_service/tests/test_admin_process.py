@@ -4,6 +4,7 @@ several workers, real local storage servers, the admin port served by the contro
 import http.client
 import json
 import os
+import secrets
 import signal
 import threading
 import time
@@ -27,7 +28,7 @@ from gateway_service.tests.test_server import (
     wait_until,
 )
 
-TOKEN = "process-test-token-0123456789"
+TOKEN = secrets.token_urlsafe(24)  # made per run: no secret lives in the tree
 
 pytestmark = pytest.mark.slow
 

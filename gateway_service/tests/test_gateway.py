@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import secrets
 from collections import Counter
 
 import pytest
@@ -260,6 +261,12 @@ class TestOwnEndpoints:
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "version": __version__}
 
+    @pytest.mark.parametrize("path", ["/health", "/status"])
+    async def test_own_state_is_never_cached(self, stack: Stack, path: str) -> None:
+        """A cache that kept /health or /status would report a past state as the present."""
+        response = await stack.client.get(path)
+        assert response.headers["cache-control"] == "no-store"
+
     async def test_status_lists_every_service_with_its_state(self, stack: Stack) -> None:
         await stack.instances(2)
         stack.storage("storage3").behaviour = 500
@@ -285,7 +292,8 @@ class TestOwnEndpoints:
         assert third["consecutive_failures"] == 1
 
     async def test_status_shows_the_settings_in_effect(self, make_stack: StackFactory) -> None:
-        stack = make_stack(health_interval=7, admin_port=9001, admin_token="s3cret-admin-token")
+        token = secrets.token_urlsafe(24)
+        stack = make_stack(health_interval=7, admin_port=9001, admin_token=token)
         response = await stack.client.get("/status")
         settings = response.json()["settings"]
         assert settings["HEALTH_INTERVAL"] == 7
@@ -296,7 +304,7 @@ class TestOwnEndpoints:
         assert set(settings) == {name.upper() for name in GatewaySettings.model_fields} - {
             "ADMIN_TOKEN"
         }
-        assert "s3cret-admin-token" not in response.text
+        assert token not in response.text
 
     async def test_metrics_count_requests_by_backend_and_outcome(self, stack: Stack) -> None:
         stack.storage("storage1").behaviour = 500

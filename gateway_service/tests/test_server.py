@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -193,6 +194,19 @@ class TestStartCommand:
         assert result.returncode == 3
         assert result.stderr.startswith(f"gateway_service: cannot listen on 127.0.0.1:{port}:")
         assert "Traceback" not in result.stderr
+
+    def test_an_admin_port_in_use_is_one_line_and_status_3(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = {"STORAGE_SERVICES": "http://127.0.0.1:9", "ADMIN_TOKEN": secrets.token_hex(8)}
+            result = self.run("--port", "0", env={**env, "ADMIN_PORT": str(port)})
+        assert result.returncode == 3
+        assert result.stderr.startswith(
+            f"gateway_service: cannot listen on ADMIN_HOST:ADMIN_PORT 127.0.0.1:{port}:"
+        )
+        assert len(result.stderr.splitlines()) == 1
 
     @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux prlimit")
     def test_the_soft_open_file_limit_is_raised_to_the_hard_one(self) -> None:

@@ -2,6 +2,7 @@
 over that many seconds, however it came back; with the default 0, nothing changes."""
 
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -60,6 +61,18 @@ class TestRamp:
         assert balancer.slow_start_share(balancer.backends[1], 115.0) == 0.5
         assert shares(balancer, 120.0, 30) == {"storage1": 10, "storage2": 10, "storage3": 10}
         assert balancer.slow_start_share(balancer.backends[1], 120.0) == 1.0
+
+    def test_a_backend_back_from_a_drain_ramps_from_then(self) -> None:
+        balancer = ramped()
+        members = [(storage, storage.host) for storage in STORAGES]
+        balancer.draining.add(STORAGES[1].url)
+        balancer.replace(members, on_probation=False)
+        balancer.draining.clear()
+        balancer.replace(members, on_probation=False)  # what the admin API's undrain does
+        # Drains are real time (the control process's monotonic clock), not the tests' made-up one.
+        now = time.monotonic()
+        assert balancer.slow_start_share(balancer.backends[1], now) < 0.2
+        assert balancer.slow_start_share(balancer.backends[1], now + WINDOW) == 1.0
 
     def test_the_first_table_is_at_full_share_from_the_start(self) -> None:
         balancer = ramped()

@@ -45,9 +45,14 @@ class TestAcceptOrStart:
 
     def test_a_trace_started_here_takes_a_generated_request_id_as_its_trace_id(self) -> None:
         request_id = b"0af7651916cd43dd8448eb211c80319c"
-        traceparent, trace_id, kept = accept_or_start(None, request_id)
-        assert (trace_id, kept) == (request_id, False)
-        assert STARTED.fullmatch(traceparent)
+        for generated in (True, False):
+            traceparent, trace_id, kept = accept_or_start(None, request_id, generated)
+            assert (trace_id, kept) == (request_id, False)
+            assert STARTED.fullmatch(traceparent)
+        # Made here, its random low half is the span id: nothing else to draw.
+        assert accept_or_start(None, request_id, True)[0] == (
+            b"00-0af7651916cd43dd8448eb211c80319c-8448eb211c80319c-01"
+        )
 
     def test_a_client_request_id_that_is_no_trace_id_gets_a_random_one(self) -> None:
         ids = {accept_or_start(None, b"order-17")[1] for _ in range(5)}

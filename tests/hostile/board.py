@@ -60,7 +60,11 @@ class CaseBoard:
         out = [joined(lines[0], extra[0]), joined(lines[1], ["-" * w for w in widths])]
         out += [joined(line, cells) for line, cells in zip(lines[2:], extra[1:], strict=True)]
         if reasons:
-            out += ["", "declared differences (the case checks what that gateway does instead):"]
+            out += [
+                "",
+                "declared differences ([hostile_deviations]: an xfailed case fails as declared; "
+                "a passed one checked what that gateway does instead):",
+            ]
             for index, reason in enumerate(reasons, start=1):
                 who = sorted({g for (n, g), r in self.declared.items() if r == reason})
                 text = f"[d{index}] {', '.join(who)}: {reason}"

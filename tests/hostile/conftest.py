@@ -1,9 +1,14 @@
-"""Fixtures of the hostile-upstream suite: the scripted upstream, real servers, both gateways.
+"""Fixtures of the hostile-upstream suite: the scripted upstream, real servers, the gateways.
 
-Every case runs once per gateway (`[ours]`, `[nginx]` in test ids). pytest groups the cases
-by gateway, so one gateway process of each kind serves all the scripted cases; cases with a
-real server as upstream start their own gateway in front of it. Everything started here is a
-child process stopped by its pid when its fixture ends, or the upstream's thread.
+Every case runs once per described gateway (`[gateway]`, `[nginx]`, `[haproxy]`, `[caddy]` and
+a user's, by description name, in test ids; `--gateways` and `--gateway-file` choose them as
+for the contract suite). pytest groups the cases by gateway, so one gateway of each kind serves
+all the scripted cases; cases with a real server as upstream start their own gateway in front
+of it. Everything started here is a child process stopped by its pid when its fixture ends, a
+container stopped by its id, or the upstream's thread.
+
+A gateway's `[hostile_deviations]` name cases (`case_key` of their title) that run for it as a
+strict xfail carrying the reason, or behaviours (`BEHAVIOURS`) the case then checks instead.
 """
 
 import contextlib
@@ -17,42 +22,104 @@ import pytest
 from bench.processes import Children
 from bench.targets import StoragePool
 from tests.conftest import _outcome
+from tests.harness.gateways import selected
 from tests.hostile import real_servers
 from tests.hostile.board import CaseBoard
 from tests.hostile.cases import Note
 from tests.hostile.gateways import (
-    GATEWAYS,
+    BEHAVIOURS,
     ROOT,
     SETTINGS,
     Gateway,
     GatewayFactory,
+    case_key,
     in_ci,
+    missing,
     nginx_missing,
     running,
 )
 from tests.hostile.upstream import ScriptedUpstream
+from toolkit.gateways import Gateway as Description
 
+HERE = Path(__file__).resolve().parent
 BOARD = pytest.StashKey[CaseBoard]()
 NOTE = pytest.StashKey[Note]()
+DESCRIPTIONS = pytest.StashKey[dict[str, Description]]()
+DECLARED = pytest.StashKey[str]()
+"""On an item: the reason of the declared deviation it runs as a strict xfail for."""
 
 
+def _descriptions(config: pytest.Config) -> dict[str, Description]:
+    """The gateways under test, by name: the contract suite's choice and loading, reused."""
+    if DESCRIPTIONS not in config.stash:
+        try:
+            specs = selected(config.getoption("--gateways"), config.getoption("--gateway-file"))
+        except ValueError as error:
+            raise pytest.UsageError(f"gateways: {error}") from None
+        config.stash[DESCRIPTIONS] = {s.description.name: s.description for s in specs}
+    return config.stash[DESCRIPTIONS]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Session scope: pytest groups the cases by gateway, one gateway process at a time.
+    if "gateway_name" in metafunc.fixturenames:
+        names = list(_descriptions(metafunc.config))
+        metafunc.parametrize("gateway_name", names, ids=names, scope="session")
+
+
+# First, so it sees every collected case before `-k` or `-m` deselect some.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = nginx_missing()
-    if reason is None:
+    hostile = [item for item in items if item.get_closest_marker("hostile") is not None]
+    if not hostile:
         return
-    needs_nginx = [
-        item
-        for item in items
-        if item.get_closest_marker("hostile") is not None
-        and (_gateway(item) == "nginx" or item.get_closest_marker("hostile_nginx_upstream"))
-    ]
-    if not needs_nginx:
-        return
-    if in_ci():
-        pytest.exit(f"the hostile-upstream suite must run against nginx here, but {reason}", 4)
-    skip = pytest.mark.skip(reason=f"hostile-upstream cases need nginx: {reason}")
-    for item in needs_nginx:
-        item.add_marker(skip)
+    descriptions = _descriptions(config)
+    files_with_cases = {p for p in HERE.glob("test_*.py") if "hostile_case" in p.read_text()}
+    if files_with_cases <= {Path(str(item.path)) for item in hostile}:
+        # Only a run that collected every case can tell a misspelt name from one it left out.
+        _check_deviation_names(descriptions, hostile)
+    for item in hostile:
+        gateway = _gateway(item)
+        case = item.get_closest_marker("hostile_case")
+        if gateway is None:
+            continue
+        reason = (
+            None
+            if case is None
+            else descriptions[gateway].hostile_deviations.get(case_key(case.args[1]))
+        )
+        if reason is not None:
+            item.stash[DECLARED] = reason
+            item.add_marker(pytest.mark.xfail(strict=True, reason=f"{gateway}: {reason}"))
+        cannot = missing(gateway) or (
+            nginx_missing() if item.get_closest_marker("hostile_nginx_upstream") else None
+        )
+        if cannot is not None:
+            if in_ci():
+                pytest.exit(f"the hostile-upstream suite must run against {gateway}: {cannot}", 4)
+            item.add_marker(pytest.mark.skip(reason=f"hostile-upstream cases: {cannot}"))
+
+
+def _check_deviation_names(descriptions: dict[str, Description], items: list[pytest.Item]) -> None:
+    """A `[hostile_deviations]` name that is no case's and no behaviour's is a typo: say so,
+    rather than let the case it meant fail or pass unexplained."""
+    markers = [item.get_closest_marker("hostile_case") for item in items]
+    titles: dict[str, set[str]] = {}
+    for marker in markers:
+        if marker is not None:
+            titles.setdefault(case_key(marker.args[1]), set()).add(marker.args[1])
+    shared = {key: found for key, found in titles.items() if len(found) > 1}
+    if shared:
+        raise pytest.UsageError(f"hostile cases share a name in [hostile_deviations]: {shared}")
+    cases = set(titles)
+    for description in descriptions.values():
+        unknown = sorted(set(description.hostile_deviations) - cases - BEHAVIOURS)
+        if unknown:
+            raise pytest.UsageError(
+                f"{description.source}: [hostile_deviations] names no case or behaviour: "
+                f"{', '.join(unknown)} (a case's name is its title in lower case, words joined "
+                "by '-', e.g. 'three-pipelined-requests')"
+            )
 
 
 def _gateway(item: pytest.Item) -> str | None:
@@ -78,7 +145,8 @@ def pytest_runtest_makereport(
         note = item.stash.get(NOTE, Note())
         number, title = case.args
         board = item.config.stash.setdefault(BOARD, CaseBoard())
-        board.record(number, title, gateway, outcome, note.got, note.declared)
+        declared = note.declared or item.stash.get(DECLARED, None)
+        board.record(number, title, gateway, outcome, note.got, declared)
     return report
 
 
@@ -126,10 +194,10 @@ def note(request: pytest.FixtureRequest) -> Note:
     return item_note
 
 
-@pytest.fixture(scope="session", params=GATEWAYS)
-def gateway_name(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
+@pytest.fixture(scope="session")
+def description(request: pytest.FixtureRequest, gateway_name: str) -> Description:
+    """The description of the gateway under test (`gateway_name` is parametrized above)."""
+    return _descriptions(request.config)[gateway_name]
 
 
 @pytest.fixture(scope="session")
@@ -144,20 +212,20 @@ def upstream() -> Iterator[ScriptedUpstream]:
 
 @pytest.fixture(scope="session")
 def gw(
-    gateway_name: str, upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
+    description: Description, upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
     """The gateway under test in front of both listeners of the scripted upstream."""
-    log_dir = tmp_path_factory.mktemp(f"gateway-{gateway_name}")
-    with running(gateway_name, upstream.ports, log_dir) as gateway:
+    log_dir = tmp_path_factory.mktemp(f"gateway-{description.name}")
+    with running(description, upstream.ports, log_dir) as gateway:
         yield gateway
 
 
 @pytest.fixture
-def gateway_to(gateway_name: str, tmp_path: Path) -> Iterator[GatewayFactory]:
+def gateway_to(description: Description, tmp_path: Path) -> Iterator[GatewayFactory]:
     """`gateway_to(ports)` (or `gateway_to(ports, {"SETTING": value})`): a gateway of the kind
     under test in front of other upstreams, or with other settings, for one test."""
     with contextlib.ExitStack() as stack:
-        yield GatewayFactory(gateway_name, tmp_path, stack)
+        yield GatewayFactory(description, tmp_path, stack)
 
 
 @pytest.fixture(scope="session")

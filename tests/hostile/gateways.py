@@ -1,8 +1,12 @@
-"""Both gateways as local processes, with the same settings, in front of the same upstream.
+"""Every described gateway (gateways/*.toml, --gateway-file, GATEWAY_FILES) as the hostile
+suite runs it: with the same settings, in front of the same upstream.
 
-Ours runs as `python -m gateway_service` (`ours_command`), nginx exactly as the benchmark runs
-it (bench/targets.py `start_nginx`: the project's config rendered by bench/nginx_config.py).
-Both read the settings by the same names (nginx through nginx/env.sh).
+The project's own run as local processes exactly as the benchmark runs them (bench/targets.py):
+ours as `python -m gateway_service` (`ours_command`), nginx from the project's config rendered
+by bench/nginx_config.py, HAProxy and Caddy from their images' own generators. A user's gateway
+runs by its description's `command` when it has one, else in its container (host network, on
+its described port), so an image-only gateway is judged too. Each reads the settings by the
+names its description gives.
 
 The settings keep one case's failures from leaking into the next: no active health checks
 (`HEALTH_INTERVAL=0`) and a `MAX_FAILS` no case reaches, so a hostile answer never takes the
@@ -21,9 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+from testcontainers.core.container import DockerContainer
+
 from bench.processes import Child, Children, free_port, http_get, wait_until
-from bench.settings import BenchSettings, described, shared_settings
-from bench.targets import StoragePool, gateway_env, start_nginx
+from bench.settings import BenchSettings, shared_settings
+from bench.targets import StoragePool, gateway_env, start_caddy, start_haproxy, start_nginx
+from tests.harness import docker_env
+from toolkit.gateways import Gateway as Description
 
 ROOT = Path(__file__).resolve().parents[2]
 # The gateway_service package that runs as "ours": this checkout's, or another build of it (to
@@ -33,14 +42,44 @@ NGINX_DIR = ROOT / "nginx"
 NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
 START_TIMEOUT_S = 30.0
 
-GATEWAYS = ("ours", "nginx")
-# Each gateway's description (gateways/<name>.toml): its capabilities, the settings it takes.
-DESCRIPTIONS = {"ours": "gateway", "nginx": "nginx"}
-# The image each is deployed as: its STOPSIGNAL is how it is stopped gracefully.
+OURS = "gateway"
+"""Our gateway's description name: the one every case asks the strictest behaviour of."""
+# The image each project gateway is deployed as: its STOPSIGNAL is how it is stopped gracefully.
 DOCKERFILES = {
-    "ours": ROOT / "gateway_service" / "Dockerfile",
+    OURS: ROOT / "gateway_service" / "Dockerfile",
     "nginx": NGINX_DIR / "Dockerfile",
+    "haproxy": ROOT / "haproxy" / "Dockerfile",
+    "caddy": ROOT / "caddy" / "Dockerfile",
 }
+# The gateways whose access lines the suite reads (Gateway.logged_statuses): ours' JSON events,
+# nginx's JSON `sa_access` lines. HAProxy's and Caddy's formats carry no request id to find.
+READABLE_ACCESS_LOGS = frozenset({OURS, "nginx"})
+# The program each project gateway needs on this host (Debian packages).
+PROGRAMS = {"nginx": "nginx", "haproxy": "haproxy", "caddy": "caddy"}
+
+BEHAVIOURS = frozenset(
+    {
+        "interim",
+        "unsolicited_101",
+        "http09",
+        "status_out_of_range",
+        "ctl_relayed",
+        "last_content_length",
+        "te_over_cl",
+        "retry_after_head",
+        "bare_lf_chunk",
+        "connection_nominated",
+        "proxy_authorization",
+    }
+)
+"""The names of `[hostile_deviations]` that make a case check what the gateway does instead
+(`Gateway.declared`); any other name must be a case's (`case_key`), run as a strict xfail."""
+
+
+def case_key(title: str) -> str:
+    """A case's name in `[hostile_deviations]`: its title in lower case, words joined by '-'."""
+    return "-".join(re.findall(r"[a-z0-9]+", title.lower()))
+
 
 SETTINGS = BenchSettings(
     server_cpus=None,
@@ -56,43 +95,6 @@ SETTINGS = BenchSettings(
 )
 RESPONSE_BUFFER_BYTES = 64 * 1024
 """Ours: how much of a response the gateway holds before it commits to it (its default)."""
-
-# What nginx does instead of what the case asks of ours, and why; the case checks what nginx
-# does, and the table marks the row as a declared difference.
-DECLARED: dict[str, dict[str, str]] = {
-    "nginx": {
-        "interim": "nginx 1.22 cannot proxy a 1xx: it takes the first one for the final "
-        "response and what follows for its body, so the client gets that 1xx only when "
-        "READ_TIMEOUT ends the exchange, and never the real answer; it never reuses that "
-        "upstream connection, so nothing leaks",
-        "unsolicited_101": "nginx relays a 101 Switching Protocols to a client that asked for "
-        "no upgrade, and drops the real answer",
-        "http09": "nginx takes a response without a valid status line for HTTP/0.9 and relays "
-        "its bytes raw, without retrying: the client gets no status line at all",
-        "status_out_of_range": "nginx relays a status outside 100..599 (600, 999) and its body; "
-        "RFC 9110 section 15 says to treat such a status as a 5xx, which ours is asked to do",
-        "ctl_relayed": "nginx relays header values holding control characters other than "
-        "NUL, CR and LF (RFC 9110 section 5.5 lets a recipient keep them), with their response",
-        "last_content_length": "nginx 1.22 accepts two different Content-Length values from an "
-        "upstream and frames the body by the last one",
-        "te_over_cl": "nginx accepts Content-Length together with Transfer-Encoding: chunked "
-        "from an upstream, frames by the chunking and drops Content-Length (RFC 9112 section "
-        "6.3 allows it); ours is asked to reject such a response",
-        "retry_after_head": "nginx sends the response head to the client as soon as it has "
-        "parsed it, so a body cut short cannot be retried: the client gets a truncated body, "
-        "never presented as complete",
-        "bare_lf_chunk": "nginx 1.22 takes a bare LF for the CRLF that ends a chunk line of a "
-        "request body (as it does for header lines), re-frames the body with Content-Length "
-        "and forwards the request: 200; RFC 9112 section 7.1 says CRLF, and parsers that "
-        "disagree on such framing are how requests are smuggled, so ours is asked to refuse it",
-        "connection_nominated": "nginx forwards the fields a client's Connection header "
-        "names (it drops Connection itself, Keep-Alive, TE and Upgrade); RFC 9110 section "
-        "7.6.1 says a proxy removes them",
-        "proxy_authorization": "nginx forwards a client's Proxy-Authorization to the upstream; "
-        "it is a credential for the proxy (RFC 9110 section 11.7.2), which ours consumes",
-    },
-    "ours": {},
-}
 
 
 def ours_command(port: int) -> list[str]:
@@ -119,6 +121,16 @@ def nginx_missing() -> str | None:
     return None
 
 
+def missing(name: str) -> str | None:
+    """Why a project gateway cannot run here as a local process, or None."""
+    if name == "nginx":
+        return nginx_missing()
+    program = PROGRAMS.get(name)
+    if program is not None and shutil.which(program) is None:
+        return f"{program} is not installed (scripts/host-packages.sh test installs it)"
+    return None
+
+
 def stop_signal(dockerfile: Path) -> signal.Signals:
     """The signal an image is stopped with: its STOPSIGNAL, else Docker's SIGTERM."""
     found = re.search(r"^STOPSIGNAL\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
@@ -127,27 +139,53 @@ def stop_signal(dockerfile: Path) -> signal.Signals:
 
 @dataclass
 class Gateway:
-    name: str
+    description: Description
     port: int
-    child: Child
+    child: Child | None
+    """Its process, when it runs as one; None when it runs in `container`."""
+    container: DockerContainer | None = None
+    serves_status: bool = False
+    """It answered /status in the contract's shape when it started (the bench's HAProxy config
+    has no Lua /status, Caddy none at all): the cases that read the checker's view need it."""
+
+    @property
+    def name(self) -> str:
+        return self.description.name
+
+    @property
+    def access_log_read(self) -> bool:
+        """Whether the suite can find a request's access line in its log."""
+        return self.name in READABLE_ACCESS_LOGS
 
     def declared(self, key: str) -> str | None:
-        """The declared difference `key` of this gateway, if it has one."""
-        return DECLARED.get(self.name, {}).get(key)
+        """The declared difference `key` of this gateway (`[hostile_deviations]`), if any."""
+        return self.description.hostile_deviations.get(key)
 
     @property
     def active_health(self) -> bool:
         """It probes the storage services itself (HEALTH_INTERVAL): a capability, not a
         difference; nginx open source has no active checks."""
-        return described(DESCRIPTIONS[self.name]).capabilities.active_health
+        return self.description.capabilities.active_health
+
+    @property
+    def process(self) -> Child:
+        """Its process, for the cases that watch its memory or signal it; a gateway that runs
+        in a container has none here, and those cases are not run against it."""
+        if self.child is None:
+            pytest.skip(f"{self.name} runs in a container: this case watches a local process")
+        return self.child
 
     @property
     def stop_signal(self) -> signal.Signals:
         """The signal that stops it gracefully, as its image is stopped (nginx: SIGQUIT)."""
-        return stop_signal(DOCKERFILES[self.name])
+        dockerfile = DOCKERFILES.get(self.name)
+        return signal.SIGTERM if dockerfile is None else stop_signal(dockerfile)
 
     def log_text(self) -> str:
-        if self.child.log_path is None or not self.child.log_path.exists():
+        if self.container is not None:
+            out, err = self.container.get_logs()
+            return (out + err).decode(errors="replace")
+        if self.child is None or self.child.log_path is None or not self.child.log_path.exists():
             return ""
         return self.child.log_path.read_text(errors="replace")
 
@@ -186,21 +224,24 @@ def _settings(overrides: Mapping[str, float]) -> BenchSettings:
     return replace(SETTINGS, gateway={**SETTINGS.gateway, **overrides})
 
 
-def _env(upstream_ports: list[int], settings: BenchSettings) -> dict[str, str]:
-    return {
-        **gateway_env("gateway", upstream_ports, settings),
-        "RESPONSE_BUFFER_BYTES": str(RESPONSE_BUFFER_BYTES),
-    }
+def _env(
+    description: Description, upstream_ports: list[int], settings: BenchSettings
+) -> dict[str, str]:
+    env = gateway_env(description, upstream_ports, settings)
+    if description.name == OURS:
+        env["RESPONSE_BUFFER_BYTES"] = str(RESPONSE_BUFFER_BYTES)
+    return env
 
 
 @contextlib.contextmanager
 def running(
-    name: str,
+    description: Description,
     upstream_ports: list[int],
     log_dir: Path,
     overrides: Mapping[str, float] | None = None,
 ) -> Iterator[Gateway]:
-    """Gateway `name` in front of `upstream_ports`, serving; stopped (by pid) on the way out.
+    """The described gateway in front of `upstream_ports`, serving; stopped (by pid, or its
+    container by id) on the way out.
 
     `overrides` changes common settings (by their names) for this gateway; each gateway gets
     those its description lists, so a setting only ours has (MAX_CONNECTIONS) reaches ours only.
@@ -208,32 +249,63 @@ def running(
     log_dir.mkdir(parents=True, exist_ok=True)
     kids = Children(log_dir)
     settings = _settings(overrides or {})
+    name = description.name
+    container: DockerContainer | None = None
     try:
-        if name == "ours":
+        child: Child | None
+        if name == OURS:
             port = free_port()
-            child = kids.start(
-                "ours", ours_command(port), env=_env(upstream_ports, settings), cwd=OURS_SOURCE
-            )
-        elif name == "nginx":
-            child, port = _start_nginx(kids, upstream_ports, settings)
+            env = _env(description, upstream_ports, settings)
+            child = kids.start(OURS, ours_command(port), env=env, cwd=OURS_SOURCE)
+        elif name in PROGRAMS:
+            child, port = _start_project(name, kids, upstream_ports, settings)
+        elif description.command:
+            port = free_port()
+            command = description.local_command(port, sys.executable)
+            env = _env(description, upstream_ports, settings)
+            child = kids.start(name, command, env=env, cwd=ROOT)
         else:
-            raise ValueError(f"unknown gateway {name!r}")
+            container = _container(description, _env(description, upstream_ports, settings))
+            child, port = None, description.port
         wait_until(
             f"{name} /health", lambda: http_get(port, "/health")[0] == 200, START_TIMEOUT_S, child
         )
-        yield Gateway(name, port, child)
+        yield Gateway(description, port, child, container, _serves_status(port))
     finally:
         kids.stop_all()
+        if container is not None:
+            container.stop()
 
 
-def _start_nginx(
-    kids: Children, upstream_ports: list[int], bench: BenchSettings
+def _serves_status(port: int) -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        code, body = http_get(port, "/status")
+        return code == 200 and "services" in json.loads(body)
+    return False
+
+
+def _container(description: Description, env: dict[str, str]) -> DockerContainer:
+    """An image-only gateway on the host's network, so it reaches the upstream's loopback
+    ports as a local process would; it listens on its described port, which must be free."""
+    container = DockerContainer(description.image).with_envs(**env)
+    container.with_kwargs(network_mode="host", labels=docker_env.run_labels())
+    container.start()
+    return container
+
+
+def _start_project(
+    name: str, kids: Children, upstream_ports: list[int], bench: BenchSettings
 ) -> tuple[Child, int]:
-    # The bench's pool of storage services, pointed at the scripted upstream instead: start_nginx
-    # only reads its ports.
+    # The bench's pool of storage services, pointed at the scripted upstream instead: the
+    # start functions only read its ports.
     pool = StoragePool(kids, replace(bench, storage_count=0), ROOT)
     pool.ports = list(upstream_ports)
-    target = start_nginx(kids, pool, bench, NGINX_DIR)
+    if name == "nginx":
+        target = start_nginx(kids, pool, bench, NGINX_DIR)
+    elif name == "haproxy":
+        target = start_haproxy(kids, pool, bench)
+    else:
+        target = start_caddy(kids, pool, bench)
     return target.root, target.port
 
 
@@ -241,13 +313,13 @@ def _start_nginx(
 class GatewayFactory:
     """Starts the gateway under test in front of other upstreams, for one test."""
 
-    name: str
+    description: Description
     log_dir: Path
     stack: contextlib.ExitStack
     started: list[Gateway] = field(default_factory=list)
 
     def __call__(self, ports: list[int], overrides: Mapping[str, float] | None = None) -> Gateway:
-        log_dir = self.log_dir / f"{self.name}-{len(self.started)}"
-        gateway = self.stack.enter_context(running(self.name, ports, log_dir, overrides))
+        log_dir = self.log_dir / f"{self.description.name}-{len(self.started)}"
+        gateway = self.stack.enter_context(running(self.description, ports, log_dir, overrides))
         self.started.append(gateway)
         return gateway

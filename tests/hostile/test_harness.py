@@ -11,6 +11,7 @@ import pytest
 from tests.hostile.board import CaseBoard
 from tests.hostile.cases import is_own, new_id, run, within, within_async
 from tests.hostile.client import fetch, request_bytes
+from tests.hostile.gateways import case_key
 from tests.hostile.upstream import POISON, ScriptedUpstream, good_body, pattern_digest
 
 pytestmark = pytest.mark.hostile
@@ -136,3 +137,8 @@ def test_board_adds_what_the_client_got_and_the_declared_differences() -> None:
     assert lines[2].split() == first.split()
     assert lines[3].split() == second.split()
     assert lines[-1] == "[d1] nginx: no 1xx support"
+
+
+def test_a_case_is_named_by_its_title_in_lower_case() -> None:
+    assert case_key("Connection: keep-alive, X-Other; TE") == "connection-keep-alive-x-other-te"
+    assert case_key("HTTP/2.0 request line") == "http-2-0-request-line"

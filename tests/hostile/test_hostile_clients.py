@@ -79,9 +79,12 @@ ENDLESS_FOR_S = 10.0
 ENDLESS_CHUNK = 256 * KIB
 ENDLESS_SAFETY_BYTES = 256 * MIB
 """The client stops here even within the time: a gateway still reading has long failed."""
-HEAD_BOUND_BYTES = 1 * MIB
-"""The gateway must have answered or closed before this much of the head reached it (nginx:
-16-128 KB, its 1 KB + 4 x 8 KB header buffers and what waited in its receive queue)."""
+HEAD_BOUND_BYTES = 4 * MIB
+"""The gateway must have answered or closed before this much of the head reached it. nginx takes
+16-128 KB on a quiet machine (its 1 KB + 4 x 8 KB header buffers and what waited in its receive
+queue); on a loaded one it is scheduled late while the kernel grows its receive queue, and
+1.3-2.8 MB left the client first (2026-12-04, load average 5 on 2 cores). The failure this case
+exists for took in 90 MB and kept it."""
 REFUSED_HEAD = (400, 414, 431)
 OTHER_USERS, OTHER_PER_USER = 5, 19
 """95 other requests, from 5 clients, while the endless head streams."""
@@ -284,7 +287,9 @@ def test_endless_head_is_cut_short_and_stalls_no_one(
     everyone else meanwhile. Ours runs with active health checks here: the checker must not
     take a healthy storage service out because the gateway itself was busy."""
     gw = gateway_to(storage_ports, {"HEALTH_INTERVAL": HEALTH_INTERVAL_S})
-    if gw.active_health and not within(lambda: _available(gw.port) == 2, 10.0):
+    # The checker's view is read from /status: without it, the case judges by traffic alone.
+    checker = gw.active_health and gw.serves_status
+    if checker and not within(lambda: _available(gw.port) == 2, 10.0):
         note.got = f"before the attack, /status said {_status(gw.port)}"
         pytest.fail("/status never showed both storage services available")
     seen, others, health = run(_endless_head(gw.port, start))
@@ -293,7 +298,7 @@ def test_endless_head_is_cut_short_and_stalls_no_one(
     got = [seen.summary(), _others_summary(others, served, wanted), _health_summary(health)]
     downs: list[dict[str, Any]] = []
     after: dict[str, Any] | None = None
-    if gw.active_health:
+    if checker:
         # A full probe round after the attack, then what the checker concluded.
         ended = time.time()
         after = within(lambda: _checked_since(gw.port, ended), 5.0)
@@ -304,7 +309,7 @@ def test_endless_head_is_cut_short_and_stalls_no_one(
     assert seen.delivered <= HEAD_BOUND_BYTES, f"it took {seen.delivered} bytes of one head first"
     assert len(served) == wanted, f"{others.summary()}: not all within {PROMPT_S} s"
     assert max(health) <= PROMPT_S, _health_summary(health) + " meanwhile"
-    if gw.active_health:
+    if checker:
         assert not downs, f"healthy storage services marked down: {downs}"
         assert after is not None, "no probe round completed after the attack"
         assert after["available"] == after["total"] == 2, after
@@ -382,7 +387,7 @@ def test_pipeline_flood_is_bounded(
 ) -> None:
     """nginx answers 1,000 requests (keepalive_requests), then closes, flat at a few MB."""
     gw = gateway_to(upstream.ports)
-    tree = ProcessTree(gw.child.pid)
+    tree = ProcessTree(gw.process.pid)
     _warm_up(gw.port)
     baseline = tree.rss()
     watch = RssWatch(tree, baseline, SAFETY_GROWTH)
@@ -442,7 +447,7 @@ def test_clients_that_never_read_are_dropped(
     its responses for that long; ours with MAX_CONNECTIONS=20, so until it does no one else
     gets in."""
     gw = gateway_to(upstream.ports, {"CLIENT_TIMEOUT": STALL_TIMEOUT_S, "MAX_CONNECTIONS": STALLED})
-    tree = ProcessTree(gw.child.pid)
+    tree = ProcessTree(gw.process.pid)
     with _stalled_clients(gw.port) as clients:
         sent_at = time.monotonic()
         ports = {client.getsockname()[1] for client in clients}
@@ -503,8 +508,10 @@ def test_request_refused_after_its_head_is_never_forwarded(
     request_id = new_id("refused")
     request = request_bytes("/data?case=echo", request_id, extra=[framing])
     got = run(fetch_raw(gw.port, request + body))
-    logged = within(lambda: gw.logged_statuses(request_id), 3.0) or []
     attempts = upstream.attempts(request_id)
+    logged: list[int | None] = [got.status]
+    if gw.access_log_read:
+        logged = [*(within(lambda: gw.logged_statuses(request_id), 3.0) or [])]
     note.got = f"{got.summary()}, {attempts} attempt(s) upstream, logged {logged}"
     declared = gw.declared(key) if key else None
     if declared is not None:
@@ -553,12 +560,13 @@ def test_half_close_aborts_the_upstream_request(
     client_got = run(_half_close(gw.port, upstream, request_id))
     within(lambda: _settled(upstream.requests(request_id)), SLOW_MS / 1000 + 2)
     seen = upstream.requests(request_id)
-    logged = within(lambda: gw.logged_statuses(request_id), 3.0) or []
+    logged = within(lambda: gw.logged_statuses(request_id), 3.0) if gw.access_log_read else None
     aborted = sum(s.gateway_closed_at is not None for s in seen)
     note.got = f"client: {client_got}; {aborted}/{len(seen)} aborted upstream, logged {logged}"
     assert seen, "the request never reached the upstream"
     assert aborted == len(seen), "the upstream request ran on after the client left"
-    assert logged == [499], "the access line must say the client closed the request (499)"
+    if gw.access_log_read:
+        assert logged == [499], "the access line must say the client closed the request (499)"
 
 
 # -- 56-58: fields for this hop only ---------------------------------------------------------
@@ -680,7 +688,7 @@ def test_idle_connections_cost_little(
     """nginx: about 0.5 KB per idle connection, returned when they close."""
     with _open_files(IDLE + 1024):
         gw = gateway_to(upstream.ports, {"CLIENT_TIMEOUT": 30.0})
-        tree = ProcessTree(gw.child.pid)
+        tree = ProcessTree(gw.process.pid)
         _warm_up(gw.port)
         baseline = tree.rss()
         clients = _open_idle(gw.port)
@@ -731,20 +739,21 @@ def test_graceful_stop_finishes_requests_in_flight(
     async def stop_in_flight() -> list[str]:
         asking = [asyncio.create_task(fetch(gw.port, target, rid, timeout_s=10)) for rid in ids]
         await within_async(lambda: all(upstream.attempts(rid) for rid in ids), 5.0)
-        gw.child.popen.send_signal(gw.stop_signal)
+        gw.process.popen.send_signal(gw.stop_signal)
         answers = await asyncio.gather(*asking)
         return [describe(got, rid) for got, rid in zip(answers, ids, strict=True)]
 
     answers = run(stop_in_flight())
     with contextlib.suppress(subprocess.TimeoutExpired):
-        gw.child.popen.wait(timeout=EXIT_WITHIN_S)
+        gw.process.popen.wait(timeout=EXIT_WITHIN_S)
     own = answers.count("own 200")
     others = sorted({a for a in answers if a != "own 200"})
-    note.got = f"{own}/{IN_FLIGHT} own 200, {_exit_status(gw.child.popen)}" + (
+    note.got = f"{own}/{IN_FLIGHT} own 200, {_exit_status(gw.process.popen)}" + (
         f"; {others[:3]}" if others else ""
     )
     assert own == IN_FLIGHT, others
-    assert gw.child.popen.returncode == 0, f"{_exit_status(gw.child.popen)} after {gw.stop_signal}"
+    popen = gw.process.popen
+    assert popen.returncode == 0, f"{_exit_status(popen)} after {gw.stop_signal}"
 
 
 # -- 61: a client leaves mid-stream ----------------------------------------------------------

@@ -108,6 +108,12 @@ class Seen:
     # in full (the scripts that watch for it: `slow`, `drip`); None while it has not.
     gateway_closed_at: float | None = None
     answered: bool = False
+    body: bytes = b""
+    """The request body as framed by the gateway (Content-Length or chunked)."""
+    body_short: bool = False
+    """The body ended (or stopped coming) before its framing said it would."""
+    connection: int = 0
+    """Which of the upstream's accepted connections it came on (numbered from 1)."""
 
 
 class Exchange:
@@ -406,6 +412,132 @@ async def _drip(x: Exchange) -> bool:
     return False
 
 
+@script("hang_up")
+async def _hang_up(x: Exchange) -> bool:
+    """The connection closes before any answer, every attempt: the gateway has nothing to
+    relay and answers for itself."""
+    return False
+
+
+NOT_THIS = b"NOT-THIS-EXTRA"
+"""Bytes an upstream sends past the end of its response: they belong to no response."""
+
+
+def nginx_tests_response(kind: str, body: bytes) -> tuple[bytes, bytes | None]:
+    """The framings nginx-tests' proxy_extra_data.t, proxy_chunked_extra.t and
+    proxy_keepalive.t put in front of nginx (ported by behaviour): the response, and, for the
+    complex chunked one, its last CRLF, which comes a little later."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    chunked = head + b"Transfer-Encoding: chunked\r\n\r\n"
+    if kind == "length":
+        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body, None
+    if kind == "length_extra":
+        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body + NOT_THIS, None
+    if kind == "zero_extra":
+        return head + b"Content-Length: 0\r\n\r\n" + NOT_THIS, None
+    if kind == "chunked":
+        return chunked + chunk(body) + b"0\r\n\r\n", None
+    if kind == "chunked_extra":
+        return chunked + chunk(body) + b"0\r\n\r\n" + NOT_THIS, None
+    if kind == "complex":
+        pieces = b"".join(chunk(body[i : i + 10]) for i in range(0, len(body), 10))
+        return chunked + pieces + b"0\r\n", b"\r\n"
+    if kind == "chunk0":
+        return chunked + b"0\r\n\r\n", None
+    if kind == "empty":
+        return head + b"Content-Length: 0\r\n\r\n", None
+    if kind == "304nolen":
+        return b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n', None
+    if kind == "304len":
+        # A 304 has no body whatever its Content-Length says (RFC 9110 8.6).
+        return b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 100\r\n\r\n', None
+    raise ValueError(f"unknown nginx-tests response {kind!r}")
+
+
+@script("nginx_tests")
+async def _nginx_tests(x: Exchange) -> bool:
+    """One of nginx-tests' upstream framings (`kind=`); the connection stays open after it."""
+    response, later = nginx_tests_response(x.params["kind"], good_body(x.request_id))
+    await x.send(response)
+    if later is not None:
+        await asyncio.sleep(0.05)
+        await x.send(later)
+    return True
+
+
+BODY_WAIT_S = 1.0
+"""How long the upstream waits for the rest of a request body a gateway framed."""
+BODY_LIMIT = 1024 * 1024
+
+
+async def _request_body(
+    reader: asyncio.StreamReader, headers: list[tuple[bytes, bytes]]
+) -> tuple[bytes, bool]:
+    """The body the gateway's framing announces, and whether it came short (a gateway that
+    announces a length it does not send has desynchronised the connection)."""
+    chunked = any(n == b"transfer-encoding" and v.lower() == b"chunked" for n, v in headers)
+    length = next((int(v) for n, v in headers if n == b"content-length" and v.isdigit()), 0)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(BODY_WAIT_S):
+            if chunked:
+                while len(body) < BODY_LIMIT:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    if size == 0:
+                        while await reader.readuntil(b"\r\n") != b"\r\n":
+                            pass
+                        break
+                    body += (await reader.readexactly(size + 2))[:-2]
+            elif length:
+                body += await reader.readexactly(min(length, BODY_LIMIT))
+    except (TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
+        if isinstance(error, asyncio.IncompleteReadError):
+            body += error.partial
+        return bytes(body), True
+    return bytes(body), False
+
+
+GARDEN_TAIL = b"HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n" + b"UNSOLICITED-garden!"
+"""What follows each malformed response on its connection: a whole response nobody asked for,
+which a gateway that framed the malformed one wrongly takes for the next request's answer."""
+
+
+def garden_response(kind: str, body: bytes) -> bytes:
+    """HTTP Garden's proxy classes, on the response side: `body` framed in a way a parser
+    may misread (an `0x`, `+` or `-` in a length, an empty length, a list of codings, bare LF
+    line ends, a header line without a colon)."""
+    n = len(body)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n"
+    heads = {
+        "cl_hex": (b"Content-Length: 0x%x" % n, body),
+        "cl_plus": (b"Content-Length: +%d" % n, body),
+        "cl_minus": (b"Content-Length: -%d" % n, body),
+        "cl_empty": (b"Content-Length: ", body),
+        "chunk_hex": (b"Transfer-Encoding: chunked", b"0x" + chunked % (n, body)),
+        "chunk_plus": (b"Transfer-Encoding: chunked", b"+" + chunked % (n, body)),
+        "chunk_minus": (b"Transfer-Encoding: chunked", b"-" + chunked % (n, body)),
+        "te_comma": (b"Transfer-Encoding: ,chunked", chunked % (n, body)),
+        "te_list": (b"Transfer-Encoding: identity, chunked", chunked % (n, body)),
+        "no_colon": (b"NoColonHere\r\nContent-Length: %d" % n, body),
+    }
+    if kind == "bare_lf":
+        return b"HTTP/1.1 200 OK\nContent-Length: %d\nX-Marker: lf\n\n" % n + body
+    line, payload = heads[kind]
+    return b"HTTP/1.1 200 OK\r\n" + line + b"\r\n\r\n" + payload
+
+
+@script("garden")
+async def _garden(x: Exchange) -> bool:
+    """A response in one of HTTP Garden's malformed framings (`kind=`) on the attempts `on`
+    selects, followed by a response nobody asked for; the good one otherwise."""
+    if not x.spoil():
+        await x.send(x.good())
+        return True
+    await x.send(garden_response(x.params["kind"], POISON + b"-" + x.request_id.encode()))
+    await x.send(GARDEN_TAIL)
+    return True
+
+
 class ScriptedUpstream:
     """Both listeners and the thread their event loop runs in."""
 
@@ -419,6 +551,7 @@ class ScriptedUpstream:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connections = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -459,6 +592,12 @@ class ScriptedUpstream:
         with self._lock:
             return self._attempts[request_id]
 
+    @property
+    def accepted(self) -> int:
+        """How many connections the upstream has accepted so far (both listeners)."""
+        with self._lock:
+            return self._connections
+
     def targets(self) -> list[str]:
         with self._lock:
             return [seen.target for seen in self.seen]
@@ -475,7 +614,10 @@ class ScriptedUpstream:
         assert task is not None
         self._tasks.add(task)
         try:
-            while await self._one(listener, reader, writer):
+            with self._lock:
+                self._connections += 1
+                connection = self._connections
+            while await self._one(listener, reader, writer, connection):
                 pass
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass
@@ -488,7 +630,11 @@ class ScriptedUpstream:
             writer.transport.abort()
 
     async def _one(
-        self, listener: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        listener: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        connection: int,
     ) -> bool:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_S)
         lines = head[:-4].split(b"\r\n")
@@ -497,13 +643,12 @@ class ScriptedUpstream:
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             headers.append((name.strip().lower(), value.strip()))
-        length = next((int(v) for n, v in headers if n == b"content-length" and v.isdigit()), 0)
-        if length:
-            await reader.readexactly(min(length, 1024 * 1024))
+        body, short = await _request_body(reader, headers)
         request_id = next((v.decode() for n, v in headers if n == b"x-request-id"), "")
         with self._lock:
             self._attempts[request_id] += 1
             seen = Seen(listener, method, target, request_id, self._attempts[request_id], headers)
+            seen.body, seen.body_short, seen.connection = body, short, connection
             self.seen.append(seen)
         query = parse_qs(urlsplit(target).query)
         params = {name: values[-1] for name, values in query.items()}

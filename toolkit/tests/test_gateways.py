@@ -32,6 +32,7 @@ class TestValid:
         gateway = parse(MINIMAL)
         assert gateway.default is True
         assert gateway.deviations == {}
+        assert gateway.hostile_deviations == {}
         assert gateway.deploy is None
         assert gateway.command == ()
         assert gateway.capabilities.runtime_api == ""
@@ -89,6 +90,9 @@ class TestRefused:
             (with_(rename={"READ_TIMEOUT": "X"}), r"rename.READ_TIMEOUT must be a table"),
             (with_(fixed={"HEALTH_RISE": "one"}), r"fixed.HEALTH_RISE must be a number"),
             (with_(deviations={"x": 1}), r"deviations.x must be a string"),
+            (with_(hostile_deviations={"x": 2}), r"hostile_deviations.x must be a string"),
+            (with_(hostile_deviations={"x": " "}), r"hostile_deviations.x needs a reason"),
+            (with_(hostile_deviations=["x"]), r"`hostile_deviations` must be a table"),
             (
                 with_(
                     capabilities={"active_health": False, "counts_requests": True, "status": False}

@@ -1,0 +1,5 @@
+import sys
+
+from scorecard.cli import main
+
+sys.exit(main())
