@@ -20,7 +20,7 @@ def test_reads_the_latest_of_each_kind(tmp_path: Path) -> None:
 
     assert isinstance(card.contract, SuiteCard)
     assert card.contract.gateways == ("gateway", "nginx")
-    assert card.contract.counts("nginx") == {"pass": 1, "deviation": 1, "skip": 1}
+    assert card.contract.counts("nginx") == {"pass": 1, "deviation": 1, "skip": 1}  # nosec B105: an outcome named pass
     assert card.contract.stated.machine == "Test CPU, 2 cores, 1.0 GiB RAM"
     assert card.contract.stated.files == (
         tmp_path / "contract" / "20261204T080000Z" / "results.json",

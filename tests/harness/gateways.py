@@ -16,6 +16,8 @@ from pathlib import Path
 from toolkit import gateways
 from toolkit.gateways import Gateway
 
+# A test stack's token, its port published on loopback only: not a secret.
+ADMIN_TOKEN = "contract-suite-admin-token"  # nosec B105
 SUITE_SETTINGS: Mapping[str, float | str] = {
     "CONNECT_TIMEOUT": 0.5,
     "READ_TIMEOUT": 2.0,
@@ -30,7 +32,7 @@ SUITE_SETTINGS: Mapping[str, float | str] = {
     # every port of the stack.
     "ADMIN_HOST": "0.0.0.0",  # nosec B104: inside the container, published on loopback only
     "ADMIN_PORT": 9901,
-    "ADMIN_TOKEN": "contract-suite-admin-token",
+    "ADMIN_TOKEN": ADMIN_TOKEN,
 }
 """The common settings every gateway under test gets (those it honours)."""
 
