@@ -648,8 +648,8 @@ class Balancer:
         # every worker's core fetch the line again.
         if q[base + S_CONSECUTIVE_FAILURES]:
             q[base + S_CONSECUTIVE_FAILURES] = 0
-        if q[base + S_WINDOW_FAILS]:
-            q[base + S_WINDOW_FAILS] = 0
+        # The failures within FAIL_TIMEOUT stand (nginx's max_fails): a success in between
+        # does not forgive them, or a server failing every third request would never go out.
         if self.board.d[base + S_BANNED_UNTIL] > now:
             # Only a panic-mode attempt reaches a banned backend: it has proved itself.
             backend.banned_until = 0.0

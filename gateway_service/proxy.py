@@ -52,16 +52,29 @@ _NOT_RETURNED = _NOT_FORWARDED | {b"date", b"server"}
 _NO_BODY = frozenset({204, 304})
 
 
+# Fields that have one value (RFC 9110 5.3): when a storage service repeats one, the client
+# gets the first, as nginx passes them; two values would let a cache and a browser read one
+# response two ways (the first Content-Type and the last).
+_SINGLE_VALUED = frozenset(
+    {b"content-type", b"location", b"etag", b"last-modified", b"expires", b"refresh"}
+)
+
+
 def _returned(headers: list[tuple[bytes, bytes]], request_id: bytes) -> list[tuple[bytes, bytes]]:
     """The storage service's end-to-end headers, and the request id."""
     returned = []
     nominated = None
+    single: set[bytes] = set()
     for name, value in headers:
         lowered = name.lower()
         if lowered in _NOT_RETURNED:
             if lowered == b"connection":
                 nominated = value if nominated is None else nominated + b"," + value
             continue
+        if lowered in _SINGLE_VALUED:
+            if lowered in single:
+                continue
+            single.add(lowered)
         returned.append((name, value))
     if nominated is not None:
         # Fields the Connection header names are hop-by-hop too (RFC 9110 7.6.1).

@@ -300,6 +300,15 @@ class _Connection(asyncio.Protocol):
             return  # chunked trailers: dropped, as nginx does
         exchange.header_count += 1
         exchange.head_size += len(name) + len(value)
+        if (
+            len(name) == _TE_LENGTH
+            and name.lower() == b"transfer-encoding"
+            and _chunked(exchange.headers)
+        ):
+            # llhttp takes a second `Transfer-Encoding: chunked` line for one chunking; it says
+            # the body was chunked twice (RFC 9112 6.1 forbids that), which no reading frames.
+            self._fail(exchange, "protocol_error", "Transfer-Encoding: chunked repeated")
+            return
         exchange.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -379,6 +388,9 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+_TE_LENGTH = len(b"transfer-encoding")
 
 
 def _close_delimited(status: int, headers: list[tuple[bytes, bytes]]) -> bool:

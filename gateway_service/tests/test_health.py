@@ -45,13 +45,16 @@ class TestPassive:
         lb.record_failure(backend, now=111.0, reason="x")
         assert backend.available(111.0)
 
-    def test_a_success_resets_the_failure_count(self) -> None:
-        lb = balancer(max_fails=2)
+    def test_successes_in_between_do_not_forgive_failures_within_fail_timeout(self) -> None:
+        # nginx-tests' upstream.t: a server failing every third request goes out at the third.
+        lb = balancer(max_fails=3, fail_timeout=10.0)
         backend = lb.backends[0]
-        lb.record_failure(backend, now=100.0, reason="x")
-        lb.record_success(backend, now=100.5)
-        lb.record_failure(backend, now=101.0, reason="x")
-        assert backend.available(101.0)
+        for now in (100.0, 101.0, 102.0):
+            lb.record_success(backend, now=now)
+            lb.record_success(backend, now=now + 0.1)
+            assert backend.available(now + 0.2)
+            lb.record_failure(backend, now=now + 0.2, reason="x")
+        assert not backend.available(102.2)
 
     def test_pick_skips_banned_services_and_returns_to_them_after(self) -> None:
         lb = balancer()

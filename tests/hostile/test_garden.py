@@ -196,6 +196,15 @@ def test_response_framing_is_refused_or_normalised(
 ) -> None:
     """The first attempt gets the malformed response (and, after it on the connection, one
     nobody asked for); the other listener answers well."""
+    judge_response_framing(gw, upstream, note, kind, readable=True)
+
+
+def judge_response_framing(
+    gw: Gateway, upstream: ScriptedUpstream, note: Note, kind: str, *, readable: bool
+) -> None:
+    """Ask for the `garden` script's `kind`: the client gets the retried good answer, a 5xx,
+    or (when the framing has a clean reading, `readable`) the malformed response relayed as
+    the upstream framed it; never the response nobody asked for that follows it."""
     request_id = new_id(f"rgarden-{kind}")
     got = run(exchange(gw.port, request_bytes(f"/data?case=garden&kind={kind}", request_id)))[0]
     attempts = upstream.attempts(request_id)
@@ -205,6 +214,7 @@ def test_response_framing_is_refused_or_normalised(
     assert len(got.values("content-length")) <= 1
     if got.status == 200 and got.body.startswith(POISON):
         # Normalised: the malformed response relayed, framed as the upstream meant it.
+        assert readable, f"no clean reading of this framing, yet it was relayed: {got.summary()}"
         assert got.complete, got.summary()
         assert got.body == poison, got.summary()
     else:

@@ -10,6 +10,15 @@ to in front of an upstream, asked of every gateway here.
   bytes has none, so nothing waits for them.
 - http_keepalive_shutdown.t: a keep-alive client whose request is in flight when the gateway
   is told to stop gets its answer with `Connection: close`.
+- proxy_duplicate_headers.t (nginx 1.23's handling): a framing field repeated is refused or
+  read as one; a repeated field that has one value reaches the client once, with its first
+  value; repeated list fields (and Set-Cookie) reach it whole, in order.
+- proxy_unfinished.t: a response the upstream leaves unfinished stays unfinished for the
+  client, also when the client pipelined another request behind it (its single-response
+  parts are cases 29-32, test_bodies.py).
+- upstream.t: 30 requests over two servers are 15 each; when the first closes every third
+  connection unanswered, MAX_FAILS=3 takes it out after its third failure, so it answers
+  6 and the other 24 (its racy "failures delay" part is left out, as nginx-tests skips it).
 """
 
 import asyncio
@@ -27,9 +36,17 @@ from tests.hostile.cases import (
     run,
     within_async,
 )
-from tests.hostile.client import Got, fetch, read_one, request_bytes
+from tests.hostile.client import Got, exchange, fetch, read_one, request_bytes
 from tests.hostile.gateways import Gateway, GatewayFactory
-from tests.hostile.upstream import NOT_THIS, ScriptedUpstream
+from tests.hostile.test_garden import judge_response_framing
+from tests.hostile.upstream import (
+    LIST_FIELDS,
+    NOT_THIS,
+    SINGLE_FIELDS,
+    UPSTREAM_T_EVERY,
+    ScriptedUpstream,
+    pattern_digest,
+)
 
 pytestmark = pytest.mark.hostile
 
@@ -185,3 +202,160 @@ def test_keepalive_answer_during_stop_says_close(
     assert is_own(got, request_id), got.summary()
     assert connection is not None
     assert connection.lower() == b"close"
+
+
+@pytest.mark.parametrize(
+    ("kind", "readable"),
+    rows(
+        (109, "response Content-Length twice, one value (proxy_duplicate_headers)", "cl-twice",
+         "cl_twice", True),
+        (110, "response Transfer-Encoding: chunked twice (proxy_duplicate_headers)", "te-twice",
+         "te_twice", False),
+    ),
+)  # fmt: skip
+def test_repeated_framing_field_is_refused_or_read_once(
+    gw: Gateway, upstream: ScriptedUpstream, note: Note, kind: str, readable: bool
+) -> None:
+    """The same Content-Length twice has one reading (RFC 9110 8.6 lets a recipient take it as
+    one, nginx 1.23 refuses it); chunked twice has none (RFC 9112 6.1: chunked is applied once),
+    so only a refusal is right."""
+    judge_response_framing(gw, upstream, note, kind, readable=readable)
+
+
+@pytest.mark.hostile_case(111, "repeated single-valued response fields (proxy_duplicate_headers)")
+def test_repeated_single_valued_field_reaches_the_client_once(
+    gw: Gateway, upstream: ScriptedUpstream, note: Note
+) -> None:
+    """Content-Type, Location, ETag, Last-Modified and Expires each sent twice, with two values:
+    the client gets one value of each, the first, as nginx (since 1.23) passes them; two values
+    of a field that has one let a cache and a browser read one response two ways."""
+    request_id = new_id("single")
+    got = run(fetch(gw.port, "/data?case=repeated&fields=single", request_id))
+    seen = {name.decode(): got.values(name.decode()) for name, _, _ in SINGLE_FIELDS}
+    note.got = f"{describe(got, request_id)}, " + ", ".join(
+        f"{name} x{len(values)}" for name, values in seen.items()
+    )
+    assert is_own(got, request_id), got.summary()
+    wrong = {
+        name.decode(): got.values(name.decode())
+        for name, first, _ in SINGLE_FIELDS
+        if got.values(name.decode()) != [first]
+    }
+    assert not wrong, f"not the one first value: {wrong}"
+
+
+def _joined(values: list[bytes]) -> list[bytes]:
+    """A field's values as a list, whether its lines were kept apart or joined with commas."""
+    return [item.strip() for value in values for item in value.split(b",")]
+
+
+@pytest.mark.hostile_case(112, "repeated list-valued response fields (proxy_duplicate_headers)")
+def test_repeated_list_fields_reach_the_client_whole(
+    gw: Gateway, upstream: ScriptedUpstream, note: Note
+) -> None:
+    """Cache-Control, Link, an unknown field and Set-Cookie each sent on two lines: every value
+    reaches the client, in order; Set-Cookie's lines stay apart (RFC 9110 5.3)."""
+    request_id = new_id("list")
+    got = run(fetch(gw.port, "/data?case=repeated&fields=list", request_id))
+    note.got = f"{describe(got, request_id)}, " + ", ".join(
+        f"{name.decode()} x{len(got.values(name.decode()))}" for name, _, _ in LIST_FIELDS
+    )
+    assert is_own(got, request_id), got.summary()
+    for name, first, second in LIST_FIELDS:
+        values = got.values(name.decode())
+        if name == b"Set-Cookie":
+            assert values == [first, second], f"Set-Cookie: {values}"
+        else:
+            assert _joined(values) == _joined([first, second]), f"{name.decode()}: {values}"
+
+
+UNFINISHED_SIZE = 4 * 1024 * 1024
+UNFINISHED_CUT = 1024 * 1024
+"""Past RESPONSE_BUFFER_BYTES: every gateway has begun to send the body when it stops."""
+
+
+@pytest.mark.parametrize(
+    "framing",
+    rows(
+        (113, "pipelined request behind an unfinished body (CL) (proxy_unfinished)", "length",
+         "length"),
+        (114, "pipelined request behind an unfinished body (chunked) (proxy_unfinished)",
+         "chunked", "chunked"),
+    ),
+)  # fmt: skip
+def test_unfinished_body_stays_unfinished_with_a_request_behind_it(
+    gw: Gateway, upstream: ScriptedUpstream, note: Note, framing: str
+) -> None:
+    """A keep-alive client pipelines a second request behind one whose body the upstream
+    stops sending midway: the first answer ends short of its framing (the connection closes),
+    and nothing of the second answer is read as the rest of the first."""
+    first_id, after_id = new_id("unfinished"), new_id("after")
+    target = (
+        f"/data?case=big&size={UNFINISHED_SIZE}&framing={framing}&cut={UNFINISHED_CUT}"
+        "&pause_ms=100&on=all"
+    )
+    request = request_bytes(target, first_id, close=False)
+    request += request_bytes("/data?case=echo", after_id)
+    answers = run(exchange(gw.port, request, responses=2, timeout_s=15))
+    first = answers[0]
+    note.got = " then ".join(got.summary() for got in answers)
+    assert first.status == 200, first.summary()
+    assert not first.complete, "an unfinished body was presented as complete"
+    assert first.body_len <= UNFINISHED_CUT, "bytes that are not the upstream's body were added"
+    assert first.sha256 != pattern_digest(UNFINISHED_SIZE)
+    assert len(answers) == 1, "an answer followed an unfinished one on its connection"
+    assert not run(clean_after(gw.port))
+
+
+UPSTREAM_T_REQUESTS = 30
+UPSTREAM_T_MAX_FAILS = 3
+
+
+def _shares(upstream: ScriptedUpstream, ids: list[str]) -> tuple[int, int]:
+    """How many of the requests each listener answered."""
+    answered = [seen.listener for rid in ids for seen in upstream.requests(rid) if seen.answered]
+    return answered.count(0), answered.count(1)
+
+
+def _one_by_one(port: int, run_id: str, failing: bool) -> tuple[list[str], list[Got]]:
+    ids = [new_id(run_id) for _ in range(UPSTREAM_T_REQUESTS)]
+    target = f"/data?case=upstream_t&run={run_id}&failing={int(failing)}"
+
+    async def each() -> list[Got]:
+        return [await fetch(port, target, rid) for rid in ids]
+
+    return ids, run(each())
+
+
+@pytest.mark.hostile_case(115, "30 requests over two servers, 15 each (upstream.t)")
+def test_round_robin_shares_are_exact(gw: Gateway, upstream: ScriptedUpstream, note: Note) -> None:
+    """upstream.t's 'balanced': one request after another, each on a connection of its own,
+    alternate between the two servers exactly."""
+    ids, answers = _one_by_one(gw.port, new_id("balanced"), failing=False)
+    shares = _shares(upstream, ids)
+    note.got = f"{sum(is_own(g, i) for g, i in zip(answers, ids, strict=True))} own, {shares}"
+    assert all(is_own(g, i) for g, i in zip(answers, ids, strict=True))
+    half = UPSTREAM_T_REQUESTS // 2
+    assert shares == (half, half)
+
+
+@pytest.mark.hostile_case(
+    116, "a server failing every third request out after MAX_FAILS (upstream.t)"
+)
+def test_failing_server_is_out_after_max_fails(
+    gateway_to: GatewayFactory, upstream: ScriptedUpstream, note: Note
+) -> None:
+    """upstream.t's 'failures': the first server closes every third connection unanswered.
+    With MAX_FAILS=3 in a FAIL_TIMEOUT longer than the run, its third failure takes it out: it
+    answers 2 x 3 = 6 requests (two between failures), the other server the other 24; the
+    failed attempts are retried there, so every client gets its answer. Failures counted in a
+    row instead never reach 3, and the failing server keeps its share."""
+    gw = gateway_to(upstream.ports, {"MAX_FAILS": UPSTREAM_T_MAX_FAILS, "FAIL_TIMEOUT": 60})
+    ids, answers = _one_by_one(gw.port, new_id("failures"), failing=True)
+    shares = _shares(upstream, ids)
+    own = sum(is_own(g, i) for g, i in zip(answers, ids, strict=True))
+    note.got = f"{own}/{UPSTREAM_T_REQUESTS} own, shares {shares}"
+    assert own == UPSTREAM_T_REQUESTS, [g.summary() for g in answers if g.status != 200]
+    good_between = UPSTREAM_T_EVERY - 1
+    first = good_between * UPSTREAM_T_MAX_FAILS
+    assert shares == (first, UPSTREAM_T_REQUESTS - first)

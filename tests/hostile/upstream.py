@@ -125,11 +125,15 @@ class Exchange:
         writer: asyncio.StreamWriter,
         seen: Seen,
         params: dict[str, str],
+        counted: Counter[str],
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.seen = seen
         self.params = params
+        self.counted = counted
+        """Counts a script keeps across requests, by its own keys (the upstream's loop is
+        the only one that touches them)."""
 
     @property
     def request_id(self) -> str:
@@ -465,6 +469,56 @@ async def _nginx_tests(x: Exchange) -> bool:
     return True
 
 
+SINGLE_FIELDS = (
+    (b"Content-Type", b"application/json", b"text/html"),
+    (b"Location", b"/first", b"/second"),
+    (b"ETag", b'"first"', b'"second"'),
+    (b"Last-Modified", b"Thu, 01 Jan 2026 00:00:00 GMT", b"Fri, 02 Jan 2026 00:00:00 GMT"),
+    (b"Expires", b"Thu, 01 Jan 2026 00:00:00 GMT", b"Fri, 02 Jan 2026 00:00:00 GMT"),
+)
+"""Fields with one value (RFC 9110 5.3), each sent twice with two values: (name, first, second)."""
+LIST_FIELDS = (
+    (b"Cache-Control", b"no-store", b"private"),
+    (b"Link", b"</a.css>; rel=preload", b"</b.js>; rel=preload"),
+    (b"Set-Cookie", b"a=1; Path=/", b"b=2; Path=/"),
+    (b"X-Multi", b"one", b"two"),
+)
+"""Fields whose lines add up (a list, or Set-Cookie), each sent twice: (name, first, second)."""
+
+
+@script("repeated")
+async def _repeated(x: Exchange) -> bool:
+    """proxy_duplicate_headers.t: the good answer, with each of the `fields=single|list` sent
+    on two lines with two values."""
+    table = SINGLE_FIELDS if x.params.get("fields") == "single" else LIST_FIELDS
+    lines = [name + b": " + first for name, first, _ in table]
+    lines += [name + b": " + second for name, _, second in table]
+    if x.params.get("fields") != "single":
+        lines.append(b"Content-Type: application/json")
+    await x.send(response(good_body(x.request_id), headers=tuple(lines)))
+    return True
+
+
+UPSTREAM_T_EVERY = 3
+"""upstream.t: its first server closes every third connection of the `close` requests."""
+
+
+@script("upstream_t")
+async def _upstream_t(x: Exchange) -> bool:
+    """upstream.t's daemon: the good answer with `Connection: close`, so each request has a
+    connection of its own; with `failing=1`, the first listener closes every third connection
+    of the requests tagged `run=` without answering."""
+    key = f"{x.params.get('run', '')}/{x.seen.listener}"
+    x.counted[key] += 1
+    failing = x.params.get("failing") == "1" and x.seen.listener == 0
+    if failing and x.counted[key] % UPSTREAM_T_EVERY == 0:
+        return False
+    body = good_body(x.request_id)
+    x.seen.answered = True  # before the client can have it, so its count is never behind
+    await x.send(response(body, headers=(b"Content-Type: application/json", b"Connection: close")))
+    return False
+
+
 BODY_WAIT_S = 1.0
 """How long the upstream waits for the rest of a request body a gateway framed."""
 BODY_LIMIT = 1024 * 1024
@@ -519,6 +573,12 @@ def garden_response(kind: str, body: bytes) -> bytes:
         "te_comma": (b"Transfer-Encoding: ,chunked", chunked % (n, body)),
         "te_list": (b"Transfer-Encoding: identity, chunked", chunked % (n, body)),
         "no_colon": (b"NoColonHere\r\nContent-Length: %d" % n, body),
+        # nginx-tests' proxy_duplicate_headers.t: framing fields repeated.
+        "cl_twice": (b"Content-Length: %d\r\nContent-Length: %d" % (n, n), body),
+        "te_twice": (
+            b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+            chunked % (n, body),
+        ),
     }
     if kind == "bare_lf":
         return b"HTTP/1.1 200 OK\nContent-Length: %d\nX-Marker: lf\n\n" % n + body
@@ -546,6 +606,7 @@ class ScriptedUpstream:
         self.ports: list[int] = []
         self.seen: list[Seen] = []
         self._attempts: Counter[str] = Counter()
+        self._counted: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -653,4 +714,4 @@ class ScriptedUpstream:
         query = parse_qs(urlsplit(target).query)
         params = {name: values[-1] for name, values in query.items()}
         run = SCRIPTS.get(params.get("case", "echo"), _echo)
-        return await run(Exchange(reader, writer, seen, params))
+        return await run(Exchange(reader, writer, seen, params, self._counted))
