@@ -117,7 +117,7 @@ deploy-swarm-nginx: docker-check deploy-env test-services ## The same with nginx
 
 test: venv images ## Run all tests: unit, and integration against the images (needs Docker)
 	@scripts/host-packages.sh test
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest --durations=25
 
 test-unit: venv ## Run the unit tests of both services, toolkit/, loadcompare/ and scorecard/ (the slow differential test runs in `make test`)
 	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests toolkit/tests loadcompare/tests scorecard/tests
