@@ -55,7 +55,7 @@ _NO_BODY = frozenset({204, 304})
 # Fields that have one value (RFC 9110 5.3): when a storage service repeats one, the client
 # gets the first, as nginx passes them; two values would let a cache and a browser read one
 # response two ways (the first Content-Type and the last).
-_SINGLE_VALUED = frozenset(
+SINGLE_VALUED = frozenset(
     {b"content-type", b"location", b"etag", b"last-modified", b"expires", b"refresh"}
 )
 
@@ -71,7 +71,7 @@ def _returned(headers: list[tuple[bytes, bytes]], request_id: bytes) -> list[tup
             if lowered == b"connection":
                 nominated = value if nominated is None else nominated + b"," + value
             continue
-        if lowered in _SINGLE_VALUED:
+        if lowered in SINGLE_VALUED:
             if lowered in single:
                 continue
             single.add(lowered)

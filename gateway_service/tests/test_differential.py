@@ -49,6 +49,7 @@ from hypothesis import HealthCheck, example, given, note, settings
 from gateway_service.app import Gateway, create_app
 from gateway_service.limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT
 from gateway_service.logs import EventLog
+from gateway_service.proxy import SINGLE_VALUED
 from gateway_service.settings import load_settings
 from gateway_service.tests.conftest import LogSink
 from gateway_service.tests.fakes import serving
@@ -282,6 +283,20 @@ def _grouped(headers: list[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
     return dict(grouped)
 
 
+def _passed_on(fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The fields as the gateway passes them on: of a single-valued one sent twice, the first."""
+    seen: set[bytes] = set()
+    passed = []
+    for name, value in fields:
+        lowered = name.lower()
+        if lowered in SINGLE_VALUED:
+            if lowered in seen:
+                continue
+            seen.add(lowered)
+        passed.append((name, value))
+    return passed
+
+
 def _values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
     return [v for n, v in headers if n.lower() == name]
 
@@ -314,7 +329,7 @@ def compare_head(reply: Reply, rid: bytes, got: Received, where: str) -> None:
             or (name == b"transfer-encoding" and value.lower() != b"chunked")
         ):
             raise HopByHopForwarded(f"{where}: {name!r}: {value!r}")
-    expected = [(f.name, f.value(rid)) for f in reply.fields]
+    expected = _passed_on([(f.name, f.value(rid)) for f in reply.fields])
     if _grouped(got.headers) != _grouped(expected):
         raise HeaderMismatch(f"{where}: expected end-to-end headers {_grouped(expected)!r:.1500}")
     if _values(got.headers, b"x-request-id") != [rid]:
