@@ -122,9 +122,8 @@ test: venv images ## Run all tests: unit, and integration against the images (ne
 test-unit: venv ## Run the unit tests of both services, toolkit/, loadcompare/ and scorecard/ (the slow differential test runs in `make test`)
 	$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests toolkit/tests loadcompare/tests scorecard/tests
 
-test-services: venv-deploy ## Run the unit tests of both services: what every deploy runs first (seconds)
-	@$(STEP) unit-tests "unit tests of gateway_service and storage_service" \
-		$(PYTHON) -m pytest -m "not slow" gateway_service/tests storage_service/tests
+test-services: venv-deploy ## Run the unit tests of both services: what every deploy runs first (seconds; once per state of the code)
+	@scripts/unit-tests.sh $(PYTHON)
 
 test-integration: venv images ## Run the contract suite against every described gateway in containers (GATEWAY_FILES= adds yours)
 	$(PYTHON) -m pytest -m integration tests
