@@ -303,10 +303,10 @@ class _Connection(asyncio.Protocol):
         if (
             len(name) == _TE_LENGTH
             and name.lower() == b"transfer-encoding"
-            and _chunked(exchange.headers)
+            and _chunked_before(exchange.headers, value)
         ):
-            # llhttp takes a second `Transfer-Encoding: chunked` line for one chunking; it says
-            # the body was chunked twice (RFC 9112 6.1 forbids that), which no reading frames.
+            # llhttp frames `chunked, chunked` (on one line or two) as one chunking; it says the
+            # body was chunked twice (RFC 9112 6.1 forbids that), which no reading frames.
             self._fail(exchange, "protocol_error", "Transfer-Encoding: chunked repeated")
             return
         exchange.headers.append((name, value))
@@ -391,6 +391,19 @@ class _Connection(asyncio.Protocol):
 
 
 _TE_LENGTH = len(b"transfer-encoding")
+
+
+def _chunked_before(headers: list[tuple[bytes, bytes]], value: bytes) -> bool:
+    """Whether `chunked` comes before the last coding of the Transfer-Encoding list that
+    `value` ends (the earlier Transfer-Encoding fields and `value`, in order)."""
+    codings = [
+        coding.strip().lower()
+        for name, earlier in headers
+        if name.lower() == b"transfer-encoding"
+        for coding in earlier.split(b",")
+    ]
+    codings += [coding.strip().lower() for coding in value.split(b",")]
+    return b"chunked" in codings[:-1]
 
 
 def _close_delimited(status: int, headers: list[tuple[bytes, bytes]]) -> bool:

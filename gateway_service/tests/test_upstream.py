@@ -248,6 +248,27 @@ class TestInterimResponses:
         assert server.connections == 1  # reused, and never out of step
         pool.close()
 
+    @pytest.mark.parametrize(
+        "codings",
+        [
+            b"transfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n",
+            b"transfer-encoding: chunked, chunked\r\n",
+            b"transfer-encoding: chunked\r\ntransfer-encoding: gzip, chunked\r\n",
+        ],
+        ids=["two-lines", "one-line", "chunked-then-gzip-chunked"],
+    )
+    async def test_chunked_applied_twice_is_a_protocol_error(
+        self, servers: list[ScriptedServer], codings: bytes
+    ) -> None:
+        # RFC 9112 6.1: chunked is applied once; llhttp would frame the body by one chunking.
+        twice = b"HTTP/1.1 200 OK\r\n" + codings + b"\r\n5\r\nhello\r\n0\r\n\r\n"
+        pool, _ = await pool_for(servers, respond_with(twice, OK))
+        with pytest.raises(UpstreamError) as error:
+            await pool.request(GET, 1.0, 1.0)
+        assert error.value.kind == "protocol_error"
+        assert pool._idle == []
+        pool.close()
+
     async def test_an_unasked_101_is_a_protocol_error(self, servers: list[ScriptedServer]) -> None:
         switching = (
             b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n"
